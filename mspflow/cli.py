@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mspflow.errors import EXIT_CODES, DefinitionError, GateNotMet, MspflowError
+from mspflow.errors import EXIT_CODES, DefinitionError, GateNotMet, InvalidInput, MspflowError
 
 __all__ = ["main"]
 
@@ -66,14 +66,83 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 _EPILOG = "Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items())
 
 
+class App:
+    """What commands share: the database, the clock and the acting user, made on first use."""
+
+    def __init__(self, db: str | None, actor: str | None, now: str | None) -> None:
+        self.db = db
+        self.actor_name = actor
+        self.now = now
+        self._engine: Any = None
+        self._service: Any = None
+
+    @property
+    def url(self) -> str:
+        from mspflow.store import resolve_url
+
+        return resolve_url(self.db)
+
+    def clock(self) -> Any:
+        from mspflow.clock import ManualClock, SystemClock, parse_instant
+
+        if self.now:
+            try:
+                return ManualClock(parse_instant(self.now))
+            except ValueError:
+                raise InvalidInput(f"--now '{self.now}' is not an ISO 8601 instant") from None
+        return SystemClock()
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from mspflow.store import check_schema, make_engine
+
+            self._engine = make_engine(self.url)
+            check_schema(self._engine)
+        return self._engine
+
+    @property
+    def service(self) -> Any:
+        if self._service is None:
+            from mspflow.engine import PartnershipService
+
+            self._service = PartnershipService(self.engine, self.clock())
+        return self._service
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def actor(self) -> Any:
+        from mspflow.auth import actor_name, find_actor
+        from mspflow.store import read_session
+
+        with read_session(self.engine) as s:
+            return find_actor(s, actor_name(self.actor_name))
+
+
+pass_app = click.make_pass_decorator(App)
+
+
 @click.group(cls=_Group, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mspflow")
-def main() -> None:
+@click.option(
+    "--db",
+    metavar="URL|PATH",
+    help="Database (default: $MSPFLOW_DATABASE_URL, "
+    "else a SQLite file in the user data directory).",
+)
+@click.option("--as", "actor", metavar="USER", help="Act as USER (default: $MSPFLOW_ACTOR).")
+@click.option("--now", envvar="MSPFLOW_NOW", hidden=True, help="Pretend it is this instant.")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, actor: str | None, now: str | None) -> None:
     """mspflow: multi-stakeholder partnerships for the SDGs, step by step.
 
     Each partnership moves through the 12 steps of the UNU-IAS/ESCAP
     partnership framework; every move is gated, recorded and verifiable.
     """
+    ctx.obj = app = App(db, actor, now)
+    ctx.call_on_close(app.close)
 
 
 # --------------------------------------------------------------------------- workflow
@@ -177,15 +246,572 @@ def workflow_diagram(name: str, fmt: str) -> None:
     click.echo(to_dot(wf) if fmt == "dot" else to_mermaid(wf), nl=False)
 
 
+# --------------------------------------------------------------------------- set-up
+
+
+@main.command()
+@click.option("--admin", required=True, metavar="NAME", help="First secretariat user.")
+@click.option("--email", help="The first user's email address.")
+@pass_app
+def init(app: App, admin: str, email: str | None) -> None:
+    """Create the database and its first secretariat user."""
+    from mspflow.store import create_schema, make_engine
+    from mspflow.users import add_user
+
+    engine = make_engine(app.url, create_dirs=True)
+    create_schema(engine)
+    created = add_user(engine, app.clock(), None, admin, "secretariat", email, first=True)
+    where = app.url.removeprefix("sqlite:///")
+    click.echo(
+        f"database ready at {where}; "
+        + (f"user {admin} (secretariat) created" if created else f"user {admin} already exists")
+    )
+
+
+@main.group(cls=_Group)
+def user() -> None:
+    """Users and their roles (secretariat, partner, auditor)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["secretariat", "partner", "auditor"]))
+@click.option("--email")
+@pass_app
+def user_add(app: App, name: str, role: str, email: str | None) -> None:
+    """Add a user (secretariat only)."""
+    from mspflow.users import add_user
+
+    add_user(app.engine, app.clock(), app.actor(), name, role, email)
+    click.echo(f"user {name} ({role}) added")
+
+
+@user.command("list")
+@json_option
+@pass_app
+def user_list(app: App, as_json: bool) -> None:
+    """Users of this database."""
+    from mspflow.users import list_users
+
+    users = list_users(app.engine)
+    emit(
+        users,
+        as_json,
+        lambda: "\n".join(f"{u['name']} ({u['role']}) {u['email'] or ''}" for u in users),
+    )
+
+
+# --------------------------------------------------------------------------- partnerships
+
+
+@main.group(cls=_Group)
+def partnership() -> None:
+    """Create, list and show partnerships."""
+
+
+@partnership.command("create")
+@click.argument("name")
+@click.option("--id", "slug", help="Short id (default: made from the name).")
+@click.option(
+    "--workflow",
+    "workflow_name",
+    default="msp-12-step",
+    show_default=True,
+    help="Bundled workflow name or definition file.",
+)
+@click.option("--at-step", help="Onboard an ongoing partnership at this step (gate debt kept).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone.")
+@json_option
+@pass_app
+def partnership_create(
+    app: App,
+    name: str,
+    slug: str | None,
+    workflow_name: str,
+    at_step: str | None,
+    timezone: str,
+    as_json: bool,
+) -> None:
+    """Create a partnership NAME at step 1, or onboard it at --at-step."""
+    from pathlib import Path
+
+    from mspflow.definition import find_workflow
+    from mspflow.store import read_session
+    from mspflow.views import partnership_dict, partnership_text
+
+    wf = find_workflow(workflow_name)
+    text = Path(wf.source).read_text(encoding="utf-8")
+    p = app.service.create(
+        app.actor(),
+        name=name,
+        wf=wf,
+        definition_text=text,
+        slug=slug,
+        at_step=at_step,
+        timezone=timezone,
+    )
+    with read_session(app.engine) as s:
+        data = partnership_dict(app.service, s, app.service.get(s, p.slug), detail=False)
+    emit(data, as_json, lambda: "created " + partnership_text(data))
+
+
+@partnership.command("list")
+@click.option("--step", help="Only partnerships at this step (number or id).")
+@json_option
+@pass_app
+def partnership_list(app: App, step: str | None, as_json: bool) -> None:
+    """The portfolio: every partnership with its step and status."""
+    from sqlmodel import col, select
+
+    from mspflow.store import models, read_session
+    from mspflow.views import partnership_dict
+
+    with read_session(app.engine) as s:
+        rows = s.exec(select(models.Partnership).order_by(col(models.Partnership.id))).all()
+        data = [partnership_dict(app.service, s, p, detail=False) for p in rows]
+    if step is not None:
+        data = [
+            d for d in data if d["step"] and step in (str(d["step"]["number"]), d["step"]["id"])
+        ]
+
+    def text() -> str:
+        lines = []
+        for d in data:
+            where = (
+                f"{d['step']['number']:>2} {d['step']['name']}"
+                if d["step"]
+                else f"   closed: {d['final_state']}"
+            )
+            lines.append(f"{d['id']:<28} {where:<36} {d['name']}")
+        return "\n".join(lines) or "no partnerships yet"
+
+    emit(data, as_json, text)
+
+
+@partnership.command("show")
+@click.argument("ref", metavar="P")
+@json_option
+@pass_app
+def partnership_show(app: App, ref: str, as_json: bool) -> None:
+    """Current step and module, every exit criterion and what would satisfy it."""
+    from mspflow.store import read_session
+    from mspflow.views import partnership_dict, partnership_text
+
+    with read_session(app.engine) as s:
+        data = partnership_dict(app.service, s, app.service.get(s, ref))
+    emit(data, as_json, lambda: partnership_text(data))
+
+
+def _moved(app: App, move: Any, as_json: bool) -> None:
+    from mspflow.store import read_session
+    from mspflow.views import partnership_dict
+
+    with read_session(app.engine) as s:
+        data = partnership_dict(app.service, s, app.service.get(s, move.partnership), detail=False)
+    data["event"] = move.seq
+    data["waived"] = move.waived
+    where = (
+        f"step {data['step']['number']} {data['step']['name']}"
+        if data["step"]
+        else f"closed: {data['final_state']}"
+    )
+    extra = f" (waived: {', '.join(move.waived)})" if move.waived else ""
+    emit(data, as_json, f"{move.partnership}: now at {where}{extra} [event #{move.seq}]")
+
+
+expect_option = click.option(
+    "--expect-version", type=int, help="Refuse (exit 5) unless the partnership is at this version."
+)
+
+
+@main.command()
+@click.argument("ref", metavar="P")
+@click.option("--to", "dest", help="Destination step where several are possible (e.g. 7 or 11).")
+@click.option("--reason", help="Why (kept in the history).")
+@expect_option
+@json_option
+@pass_app
+def advance(
+    app: App,
+    ref: str,
+    dest: str | None,
+    reason: str | None,
+    expect_version: int | None,
+    as_json: bool,
+) -> None:
+    """Move P on through the exit gate of its current step."""
+    move = app.service.move(
+        app.actor(), ref, kind="advance", dest=dest, reason=reason, expect_version=expect_version
+    )
+    _moved(app, move, as_json)
+
+
+@main.command()
+@click.argument("ref", metavar="P")
+@click.argument("step")
+@click.option("--reason", required=True, help="Why the partnership goes back.")
+@expect_option
+@json_option
+@pass_app
+def revisit(
+    app: App, ref: str, step: str, reason: str, expect_version: int | None, as_json: bool
+) -> None:
+    """Take P back to STEP (foundational steps 1-3, or 7 -> 5 when roles change)."""
+    move = app.service.move(
+        app.actor(), ref, kind="revisit", dest=step, reason=reason, expect_version=expect_version
+    )
+    _moved(app, move, as_json)
+
+
+@main.command()
+@click.argument("ref", metavar="P")
+@click.argument("criterion")
+@click.option("--reason", required=True, help="Why the criterion cannot be met.")
+@click.option("--step", help="An earlier step whose gate debt this settles.")
+@json_option
+@pass_app
+def waive(app: App, ref: str, criterion: str, reason: str, step: str | None, as_json: bool) -> None:
+    """Waive CRITERION of P's current step (or gate debt of --step), with a reason."""
+    event = app.service.waive(app.actor(), ref, criterion, reason, step)
+    emit(
+        {"id": ref, "criterion": criterion, "event": event.seq},
+        as_json,
+        f"{ref}: {criterion} waived [event #{event.seq}]",
+    )
+
+
+@main.command()
+@click.argument("ref", metavar="P")
+@click.option(
+    "--outcome",
+    required=True,
+    help="renewal-same-design, renewal-new-design, "
+    "renewal-new-partners, transfer, transfer-to-institution or termination.",
+)
+@click.option("--reason", help="Required for termination: one of its reasons.")
+@click.option("--note", help="Anything else worth keeping.")
+@expect_option
+@json_option
+@pass_app
+def conclude(
+    app: App,
+    ref: str,
+    outcome: str,
+    reason: str | None,
+    note: str | None,
+    expect_version: int | None,
+    as_json: bool,
+) -> None:
+    """Move P on from step 12 with an outcome (task 12.1)."""
+    move = app.service.move(
+        app.actor(),
+        ref,
+        kind="conclude",
+        outcome=outcome,
+        reason=reason,
+        note=note,
+        expect_version=expect_version,
+    )
+    _moved(app, move, as_json)
+
+
+@main.command("scale-up")
+@click.argument("ref", metavar="P")
+@click.option(
+    "--dimension",
+    "dimensions",
+    multiple=True,
+    required=True,
+    help="social, physical, political or conceptual (repeatable).",
+)
+@click.option("--description", required=True)
+@click.option("--replicate", "replica", metavar="NAME", help="Create a linked replica MSP.")
+@click.option("--start-step", help="Where the replica starts (1 or 4).")
+@json_option
+@pass_app
+def scale_up(
+    app: App,
+    ref: str,
+    dimensions: tuple[str, ...],
+    description: str,
+    replica: str | None,
+    start_step: str | None,
+    as_json: bool,
+) -> None:
+    """Record P's scale-up decision (task 11.1), optionally replicating it."""
+    decision, child = app.service.scale_up(
+        app.actor(),
+        ref,
+        dimensions=list(dimensions),
+        description=description,
+        replica_name=replica,
+        replica_step=start_step,
+    )
+    data = {"id": ref, "decision": decision.id, "replica": child.slug if child else None}
+    emit(
+        data,
+        as_json,
+        f"{ref}: scale-up decided ({', '.join(dimensions)})"
+        + (f"; replica {child.slug} created" if child else ""),
+    )
+
+
+@main.command("history")
+@click.argument("ref", metavar="P")
+@json_option
+@pass_app
+def history_cmd(app: App, ref: str, as_json: bool) -> None:
+    """P's history: every move, waiver and backfill, oldest first."""
+    from mspflow.engine import definition_for
+    from mspflow.store import read_session
+    from mspflow.views import event_dict, event_line
+
+    with read_session(app.engine) as s:
+        p = app.service.get(s, ref)
+        wf = definition_for(s, p)
+        events = app.service.history(s, p)
+    emit(
+        [event_dict(e) for e in events],
+        as_json,
+        lambda: "\n".join(event_line(e, wf) for e in events),
+    )
+
+
+@main.group(cls=_Group)
+def debt() -> None:
+    """Gate debt: criteria of steps skipped when a partnership was onboarded."""
+
+
+@debt.command("list")
+@click.argument("ref", metavar="P")
+@json_option
+@pass_app
+def debt_list(app: App, ref: str, as_json: bool) -> None:
+    """Every skipped criterion of P and whether it is open, backfilled or waived."""
+    from mspflow.engine import definition_for
+    from mspflow.store import read_session
+
+    with read_session(app.engine) as s:
+        p = app.service.get(s, ref)
+        wf = definition_for(s, p)
+        rows = [
+            {
+                "step": wf.step(d.step).number,
+                "criterion": d.criterion,
+                "task": d.task,
+                "status": d.status,
+                "event": d.resolved_seq,
+            }
+            for d in app.service.gate_debt(s, p)
+        ]
+    emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"step {r['step']:>2} task {r['task']:<5} {r['criterion']:<28} {r['status']}"
+                for r in rows
+            )
+            or "no gate debt"
+        ),
+    )
+
+
+@debt.command("backfill")
+@click.argument("ref", metavar="P")
+@json_option
+@pass_app
+def debt_backfill(app: App, ref: str, as_json: bool) -> None:
+    """Settle each open gate debt of P that the recorded evidence now meets."""
+    settled, still = app.service.backfill(app.actor(), ref)
+    emit(
+        {"settled": settled, "open": still},
+        as_json,
+        f"{ref}: {len(settled)} settled, {len(still)} still open",
+    )
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@main.group(cls=_Group)
+def record() -> None:
+    """Record evidence the exit gates read (one command per kind of record)."""
+
+
+def _record_command(kind: str) -> click.Command:
+    from mspflow.evidence import RECORDS
+
+    spec = RECORDS[kind]
+
+    @pass_app
+    def run(app: App, /, ref: str, as_json: bool, **values: Any) -> None:
+        from mspflow.evidence import record as record_evidence
+
+        values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+        row = record_evidence(app.service, app.actor(), ref, kind, values)
+        rid = getattr(row, "id", None)
+        emit(
+            {"id": ref, "kind": kind, "record": rid},
+            as_json,
+            f"{ref}: {kind} recorded" + (f" (#{rid})" if rid else ""),
+        )
+
+    params: list[click.Parameter] = [click.Argument(["ref"], metavar="P")]
+    for f in spec.fields:
+        if f.argument:
+            params.append(click.Argument([f.name], metavar=f.name.upper()))
+        elif f.type == "bool":
+            params.append(
+                click.Option([f.option, f.name], is_flag=True, default=None, help=f.help or None)
+            )
+        else:
+            choice = click.Choice(f.choices) if f.type == "choice" else None
+            params.append(
+                click.Option(
+                    [f.option, f.name],
+                    type=choice,
+                    multiple=f.multiple,
+                    help=f.help or ("a date, YYYY-MM-DD" if f.type == "date" else None),
+                )
+            )
+    params.append(click.Option(["--json", "as_json"], is_flag=True, help="Print JSON."))
+    return click.Command(kind, callback=run, params=params, help=f"{spec.help} (task {spec.task})")
+
+
+def _add_record_commands() -> None:
+    from mspflow.evidence import RECORDS
+
+    for kind in RECORDS:
+        record.add_command(_record_command(kind))
+
+
+@record.command("resource-mobilized")
+@click.argument("ref", metavar="P")
+@click.argument("resource_id", type=int)
+@pass_app
+def record_mobilized(app: App, ref: str, resource_id: int) -> None:
+    """A committed resource has been mobilized (task 6.2)."""
+    from mspflow.evidence import mobilize
+
+    mobilize(app.service, app.actor(), ref, resource_id)
+    click.echo(f"{ref}: resource #{resource_id} mobilized")
+
+
+@main.command("attest")
+@click.argument("ref", metavar="P")
+@click.argument("task")
+@click.option("--note", required=True, help="What was done.")
+@click.option("--link", help="Where the proof is.")
+@pass_app
+def attest(app: App, ref: str, task: str, note: str, link: str | None) -> None:
+    """Attest that TASK of P is done (for judgment-call criteria)."""
+    from mspflow.evidence import record as record_evidence
+
+    record_evidence(
+        app.service, app.actor(), ref, "attestation", {"task": task, "note": note, "link": link}
+    )
+    click.echo(f"{ref}: task {task} attested")
+
+
+@main.group(cls=_Group)
+def partner() -> None:
+    """Partner organizations of a partnership."""
+
+
+@partner.command("list")
+@click.argument("ref", metavar="P")
+@json_option
+@pass_app
+def partner_list(app: App, ref: str, as_json: bool) -> None:
+    """P's partners."""
+    from mspflow.store import read_session
+    from mspflow.views import partnership_dict
+
+    with read_session(app.engine) as s:
+        rows = partnership_dict(app.service, s, app.service.get(s, ref))["partners"]
+    emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"#{r['id']} {r['name']} ({r['sector']}) {r['contact'] or ''}"
+                + ("" if r["active"] else " [inactive]")
+                for r in rows
+            )
+            or "no partners yet"
+        ),
+    )
+
+
+@partner.command("update")
+@click.argument("ref", metavar="P")
+@click.argument("name", metavar="PARTNER")
+@click.option("--sector")
+@click.option("--contact")
+@click.option("--email")
+@click.option("--can-decide/--cannot-decide", default=None)
+@click.option("--objectives", help="The partner's own objectives (task 2.2).")
+@click.option("--accountable-to", help="To whom the partner is accountable (task 3.5).")
+@click.option("--active/--inactive", default=None, help="Inactive partners leave the gates.")
+@pass_app
+def partner_update(app: App, /, ref: str, name: str, **values: Any) -> None:
+    """Change details of PARTNER in P."""
+    from mspflow.evidence import update_partner
+
+    update_partner(app.service, app.actor(), ref, name, values)
+    click.echo(f"{ref}: partner {name} updated")
+
+
+@main.group(cls=_Group)
+def schedule() -> None:
+    """Agreed cadences: coordination meetings, monitoring, reviews (FRAMEWORK 4)."""
+
+
+@main.command("import")
+@click.argument("ref", metavar="P")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@pass_app
+def import_cmd(app: App, ref: str, path: str, as_json: bool) -> None:
+    """Record evidence for P in bulk from a YAML list or a CSV file (all or nothing).
+
+    Each row names its `kind` (as in 'mspflow record KIND') and its fields.
+    """
+    from pathlib import Path
+
+    from mspflow.evidence import import_file
+
+    counts = import_file(app.service, app.actor(), ref, Path(path))
+    emit(
+        counts, as_json, f"{ref}: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + " recorded"
+    )
+
+
+def _add_aliases() -> None:
+    partner.add_command(_record_command("partner"), "add")
+    schedule.add_command(_record_command("schedule"), "add")
+
+
+_add_record_commands()
+_add_aliases()
+
+
 # --------------------------------------------------------------------------- demo
 
 
 @main.command()
-def demo() -> None:
-    """Run the demonstration story."""
+@click.option(
+    "--db",
+    "demo_db",
+    type=click.Path(dir_okay=False),
+    help="Keep the demo database at this path (default: a temporary file).",
+)
+def demo(demo_db: str | None) -> None:
+    """Run the demonstration story on a fresh embedded database."""
     from mspflow.demo import run_demo
 
-    run_demo(click.echo)
+    run_demo(click.echo, demo_db)
 
 
 if __name__ == "__main__":  # pragma: no cover

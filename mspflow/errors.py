@@ -78,7 +78,7 @@ class GateNotMet(MspflowError):
             f"partnership {partnership}: cannot leave step {step} for {dest}: "
             f"{len(self.unmet)} criterion(s) unmet: {tasks}",
             hint="record the evidence, or waive the criterion with a reason "
-            f"('mspflow show {partnership}' lists what each needs)",
+            f"('mspflow partnership show {partnership}' lists what each needs)",
         )
 
     def lines(self) -> list[str]:

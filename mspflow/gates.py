@@ -1,0 +1,348 @@
+"""Evaluators for the built-in gate checks named in workflow definitions.
+
+One function per name in :data:`mspflow.definition.checks.CHECKS` (a test keeps
+them in step). Each reads the evidence tables of one partnership and returns a
+:class:`CheckResult`: whether the criterion holds, a short account of what was
+found (shown when it does not), and a summary of the evidence that satisfied
+it (kept in the history event when the gate is passed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from mspflow.definition.model import Criterion
+from mspflow.store import models as m
+
+__all__ = ["EVALUATORS", "CheckResult", "GateContext", "evaluate"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GateContext:
+    """What an evaluator may look at."""
+
+    session: Session
+    partnership: m.Partnership
+    #: Outcome chosen in the transition being attempted (step 12, task 12.1).
+    pending_outcome: str | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.partnership.id is not None
+        return self.partnership.id
+
+    def active_partners(self) -> list[m.Partner]:
+        return list(
+            self.session.exec(
+                select(m.Partner)
+                .where(m.Partner.partnership_id == self.pid, col(m.Partner.active).is_(True))
+                .order_by(col(m.Partner.id))
+            )
+        )
+
+
+_SINGLE: Mapping[str, type[Any]] = {
+    "profile": m.Profile,
+    "scope": m.Scope,
+    "governance": m.Governance,
+    "decision_making": m.DecisionMaking,
+}
+
+_MANY: Mapping[str, type[Any]] = {
+    "sdg_target": m.SdgTarget,
+    "objective": m.Objective,
+    "partner": m.Partner,
+    "resource": m.Resource,
+    "risk": m.Risk,
+    "signature": m.Signature,
+    "component": m.Component,
+    "activity": m.Activity,
+    "meeting": m.Meeting,
+    "health_check": m.HealthCheck,
+    "monitoring": m.Monitoring,
+    "report": m.Report,
+    "panel_member": m.PanelMember,
+    "review": m.Review,
+    "revision": m.Revision,
+    "lesson": m.Lesson,
+    "scale_up": m.ScaleUpDecision,
+}
+
+
+def _filters(model: type[Any], where: Mapping[str, Any]) -> list[Any]:
+    out = []
+    for name, value in where.items():
+        if name == "with_minutes":  # a meeting counts when its minutes are kept
+            column = col(model.minutes)
+            out.append(column.is_not(None) & (column != "") if value else column.is_(None))
+        else:
+            out.append(getattr(model, name) == value)
+    return out
+
+
+def _names(partners: list[m.Partner]) -> str:
+    return ", ".join(p.name for p in partners)
+
+
+def fields_recorded(ctx: GateContext, record: str, fields: list[str]) -> CheckResult:
+    row = ctx.session.get(_SINGLE[record], ctx.pid)
+    missing = [f for f in fields if row is None or getattr(row, f) in (None, "")]
+    if missing:
+        return CheckResult(False, f"{record} lacks {', '.join(missing)}")
+    return CheckResult(True, "recorded", {"record": record, "fields": fields})
+
+
+def records_at_least(
+    ctx: GateContext, record: str, min: int = 1, where: Mapping[str, Any] | None = None
+) -> CheckResult:
+    model = _MANY[record]
+    query = select(model.id).where(model.partnership_id == ctx.pid)
+    for clause in _filters(model, where or {}):
+        query = query.where(clause)
+    if record == "partner":
+        query = query.where(col(m.Partner.active).is_(True))
+    ids = list(ctx.session.exec(query.order_by(model.id)))
+    what = record.replace("_", " ") + (f" ({_describe(where)})" if where else "")
+    if len(ids) < min:
+        return CheckResult(False, f"{len(ids)} {what} recorded, {min} needed")
+    return CheckResult(True, f"{len(ids)} {what}", {record: ids[-20:], "count": len(ids)})
+
+
+def _describe(where: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in where.items())
+
+
+def each_partner_has(
+    ctx: GateContext, record: str, where: Mapping[str, Any] | None = None
+) -> CheckResult:
+    partners = ctx.active_partners()
+    if not partners:
+        return CheckResult(False, "no active partners")
+    model = _MANY[record]
+    query = select(model.partner_id, model.id).where(model.partnership_id == ctx.pid)
+    for clause in _filters(model, where or {}):
+        query = query.where(clause)
+    found: dict[int, list[int]] = {}
+    for partner_id, row_id in ctx.session.exec(query):
+        found.setdefault(partner_id, []).append(row_id)
+    lacking = [p for p in partners if p.id not in found]
+    if lacking:
+        return CheckResult(False, f"no {record} for {_names(lacking)}")
+    return CheckResult(
+        True,
+        f"{record} for all {len(partners)} partners",
+        {record: {p.name: found[p.id] for p in partners if p.id is not None}},
+    )
+
+
+def each_partner_fields(ctx: GateContext, fields: list[str]) -> CheckResult:
+    partners = ctx.active_partners()
+    if not partners:
+        return CheckResult(False, "no active partners")
+    lacking = [p for p in partners if any(getattr(p, f) in (None, "") for f in fields)]
+    if lacking:
+        return CheckResult(False, f"{', '.join(fields)} missing for {_names(lacking)}")
+    return CheckResult(
+        True,
+        f"recorded for all {len(partners)} partners",
+        {"partners": [p.id for p in partners], "fields": fields},
+    )
+
+
+def risk_areas_covered(ctx: GateContext, areas: list[str]) -> CheckResult:
+    rows = ctx.session.exec(
+        select(m.Risk).where(m.Risk.partnership_id == ctx.pid, col(m.Risk.mitigation).is_not(None))
+    ).all()
+    covered = {r.area: r.id for r in rows if r.mitigation}
+    missing = [a for a in areas if a not in covered]
+    if missing:
+        return CheckResult(False, f"no mitigated risk in: {', '.join(missing)}")
+    return CheckResult(True, f"all {len(areas)} areas assessed", {"risk": covered})
+
+
+def objectives_covered(ctx: GateContext) -> CheckResult:
+    objectives = ctx.session.exec(
+        select(m.Objective).where(m.Objective.partnership_id == ctx.pid)
+    ).all()
+    if not objectives:
+        return CheckResult(False, "no objectives recorded")
+    served = set(
+        ctx.session.exec(
+            select(m.ComponentObjective.objective_id)
+            .join(m.Component, col(m.Component.id) == m.ComponentObjective.component_id)
+            .where(m.Component.partnership_id == ctx.pid)
+        )
+    )
+    gaps = [o for o in objectives if o.id not in served]
+    if gaps:
+        return CheckResult(
+            False,
+            "objectives without a component: " + ", ".join(f"#{o.id} {o.text[:40]}" for o in gaps),
+        )
+    return CheckResult(
+        True, f"{len(objectives)} objectives covered", {"objectives": sorted(served)}
+    )
+
+
+def activities_assigned(ctx: GateContext) -> CheckResult:
+    rows = ctx.session.exec(select(m.Activity).where(m.Activity.partnership_id == ctx.pid)).all()
+    if not rows:
+        return CheckResult(False, "no activities recorded")
+    undated = [a for a in rows if a.start is None or a.end is None]
+    if undated:
+        return CheckResult(
+            False, "activities without start and end: " + ", ".join(a.name for a in undated)
+        )
+    return CheckResult(True, f"{len(rows)} activities assigned", {"activity": [a.id for a in rows]})
+
+
+def components_led(ctx: GateContext) -> CheckResult:
+    components = ctx.session.exec(
+        select(m.Component).where(m.Component.partnership_id == ctx.pid)
+    ).all()
+    if not components:
+        return CheckResult(False, "no components recorded")
+    led = set(
+        ctx.session.exec(
+            select(m.ComponentLead.component_id).where(m.ComponentLead.partnership_id == ctx.pid)
+        )
+    )
+    unled = [c for c in components if c.id not in led]
+    if unled:
+        return CheckResult(False, "components without a lead: " + ", ".join(c.name for c in unled))
+    return CheckResult(True, f"{len(components)} components led", {"component": sorted(led)})
+
+
+def lead_agreed(ctx: GateContext) -> CheckResult:
+    lead = ctx.session.exec(
+        select(m.OverallLead)
+        .where(m.OverallLead.partnership_id == ctx.pid)
+        .order_by(col(m.OverallLead.id).desc())
+    ).first()
+    if lead is None:
+        return CheckResult(False, "no overall lead named")
+    agreed = set(
+        ctx.session.exec(
+            select(m.LeadershipAgreement.partner_id).where(m.LeadershipAgreement.lead_id == lead.id)
+        )
+    )
+    lacking = [p for p in ctx.active_partners() if p.id not in agreed]
+    if lacking:
+        return CheckResult(False, f"not yet agreed by {_names(lacking)}")
+    return CheckResult(True, "agreed by all partners", {"overall_lead": lead.id})
+
+
+def resources_mobilized(ctx: GateContext) -> CheckResult:
+    rows = ctx.session.exec(
+        select(m.Resource).where(
+            m.Resource.partnership_id == ctx.pid, col(m.Resource.committed).is_(True)
+        )
+    ).all()
+    if not rows:
+        return CheckResult(False, "no committed resources recorded")
+    pending = [r for r in rows if not r.mobilized]
+    if pending:
+        return CheckResult(
+            False,
+            "committed but not mobilized: "
+            + ", ".join(f"#{r.id} {r.description[:30]}" for r in pending),
+        )
+    return CheckResult(
+        True, f"{len(rows)} committed resources mobilized", {"resource": [r.id for r in rows]}
+    )
+
+
+def schedules_defined(ctx: GateContext, kinds: list[str]) -> CheckResult:
+    rows = ctx.session.exec(
+        select(m.Schedule).where(
+            m.Schedule.partnership_id == ctx.pid, col(m.Schedule.active).is_(True)
+        )
+    ).all()
+    have = {s.kind: s.id for s in rows}
+    missing = [k for k in kinds if k not in have]
+    if missing:
+        return CheckResult(False, f"no active schedule: {', '.join(missing)}")
+    return CheckResult(True, "scheduled", {"schedule": {k: have[k] for k in kinds}})
+
+
+def panel_represents_partners(ctx: GateContext) -> CheckResult:
+    partners = ctx.active_partners()
+    on_panel = set(
+        ctx.session.exec(
+            select(m.PanelMember.partner_id).where(m.PanelMember.partnership_id == ctx.pid)
+        )
+    )
+    if not partners:
+        return CheckResult(False, "no active partners")
+    lacking = [p for p in partners if p.id not in on_panel]
+    if lacking:
+        return CheckResult(False, f"no panel member for {_names(lacking)}")
+    return CheckResult(
+        True, f"panel covers all {len(partners)} partners", {"partners": sorted(on_panel)}
+    )
+
+
+def scale_up_decided(ctx: GateContext, dimensions: list[str]) -> CheckResult:
+    rows = ctx.session.exec(
+        select(m.ScaleUpDecision).where(m.ScaleUpDecision.partnership_id == ctx.pid)
+    ).all()
+    for row in reversed(rows):
+        named = [d for d in row.dimensions.split(",") if d in dimensions]
+        if named:
+            return CheckResult(True, f"decided: {', '.join(named)}", {"scale_up": row.id})
+    return CheckResult(False, "no scale-up decision naming a dimension")
+
+
+def outcome_recorded(ctx: GateContext) -> CheckResult:
+    if ctx.pending_outcome:
+        return CheckResult(True, ctx.pending_outcome, {"outcome": ctx.pending_outcome})
+    return CheckResult(False, "no outcome chosen (give one with 'conclude --outcome')")
+
+
+def attested(ctx: GateContext, task: str) -> CheckResult:
+    row = ctx.session.exec(
+        select(m.Attestation)
+        .where(m.Attestation.partnership_id == ctx.pid, m.Attestation.task == task)
+        .order_by(col(m.Attestation.id).desc())
+    ).first()
+    if row is None:
+        return CheckResult(False, f"task {task} not attested")
+    return CheckResult(True, f"attested by {row.recorded_by}", {"attestation": row.id})
+
+
+EVALUATORS: Mapping[str, Callable[..., CheckResult]] = {
+    f.__name__: f
+    for f in (
+        fields_recorded, records_at_least, each_partner_has, each_partner_fields,
+        risk_areas_covered, objectives_covered, activities_assigned, components_led,
+        lead_agreed, resources_mobilized, schedules_defined, panel_represents_partners,
+        scale_up_decided, outcome_recorded, attested,
+    )
+}  # fmt: skip
+
+
+def evaluate(ctx: GateContext, criterion: Criterion) -> CheckResult:
+    params = dict(criterion.params)
+    if criterion.check == "attested":
+        params["task"] = criterion.task
+    return EVALUATORS[criterion.check](ctx, **params)
+
+
+def count(session: Session, model: type[Any], partnership_id: int) -> int:
+    return int(
+        session.exec(
+            select(func.count()).select_from(model).where(model.partnership_id == partnership_id)
+        ).one()
+    )
