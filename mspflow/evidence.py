@@ -78,7 +78,7 @@ F = FieldSpec
 
 @cache
 def sdg_targets() -> frozenset[str]:
-    """The 169 SDG target codes ("6.1", "17.a"), from the Open SDG data shipped in mspflow."""
+    """The 169 SDG target codes ("6.1", "6.a"), from the Open SDG data shipped in mspflow."""
     import yaml
 
     path = Path(__file__).parent / "data" / "sdg_targets.yml"
@@ -90,7 +90,7 @@ def _sdg_code(value: str) -> str:
     code = value.strip().lower().replace("-", ".").removeprefix("sdg").strip(" .")
     if code not in sdg_targets():
         raise ValueError(
-            f"'{value}' is not an SDG target code; use goal.target as in 6.1 or 17.a "
+            f"'{value}' is not an SDG target code; use goal.target as in 6.1 or 6.a "
             f"(there are {len(sdg_targets())})"
         )
     return code
@@ -112,7 +112,10 @@ def _convert(spec: FieldSpec, raw: Any, session: Session, p: m.Partnership, kind
     if t == "date":
         if isinstance(raw, date):
             return raw
-        return date.fromisoformat(str(raw))
+        try:
+            return date.fromisoformat(str(raw))
+        except ValueError:
+            raise ValueError(f"'{raw}' is not a date; write it as YYYY-MM-DD") from None
     if t == "bool":
         if isinstance(raw, bool):
             return raw
@@ -122,12 +125,18 @@ def _convert(spec: FieldSpec, raw: Any, session: Session, p: m.Partnership, kind
         if word in ("false", "0", "no", "n", ""):
             return False
         raise ValueError(f"'{raw}' is not true or false")
-    if t == "number":
-        return float(raw)
-    if t == "int":
-        return int(raw)
+    if t in ("number", "int"):
+        try:
+            return float(raw) if t == "number" else int(raw)
+        except ValueError:
+            raise ValueError(
+                f"'{raw}' is not a {'number' if t == 'number' else 'whole number'}"
+            ) from None
     if t == "time":
-        datetime.strptime(str(raw), "%H:%M")
+        try:
+            datetime.strptime(str(raw), "%H:%M")
+        except ValueError:
+            raise ValueError(f"'{raw}' is not a time; write it as HH:MM (24-hour)") from None
         return str(raw)
     if t == "choice":
         if raw not in spec.choices:

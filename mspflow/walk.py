@@ -197,7 +197,7 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
             (
                 "activity",
                 {
-                    "component": "Outreach",
+                    "component": "Water points",
                     "name": "Train committees",
                     "responsible": NGO,
                     "start": "2027-04-01",

@@ -110,10 +110,33 @@ def _redact(url: str) -> str:
     return url
 
 
+#: The history is append-only in the database itself, not only by convention:
+#: an UPDATE or DELETE fails. (Someone with the database's owner rights can
+#: still drop the triggers; that is what hash-chain verification is for.)
+_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS history_event_no_update BEFORE UPDATE ON history_event "
+        "BEGIN SELECT RAISE(ABORT, 'history_event is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS history_event_no_delete BEFORE DELETE ON history_event "
+        "BEGIN SELECT RAISE(ABORT, 'history_event is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION mspflow_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'history_event is append-only'; END $$",
+        "DROP TRIGGER IF EXISTS history_event_append_only ON history_event",
+        "CREATE TRIGGER history_event_append_only BEFORE UPDATE OR DELETE ON history_event "
+        "FOR EACH ROW EXECUTE FUNCTION mspflow_append_only()",
+    ],
+}
+
+
 def create_schema(engine: Engine) -> None:
     """Create every table and stamp the schema version (idempotent)."""
     try:
         SQLModel.metadata.create_all(engine, tables=_tables())
+        with engine.begin() as conn:
+            for statement in _APPEND_ONLY.get(engine.dialect.name, []):
+                conn.exec_driver_sql(statement)
         with write_session(engine) as session:
             if session.get(SchemaVersion, 1) is None:
                 session.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
