@@ -814,5 +814,15 @@ def demo(demo_db: str | None) -> None:
     run_demo(click.echo, demo_db)
 
 
+# --------------------------------------------------------------------------- more groups
+# Defined in their own modules (which import this one), attached here.
+
+from mspflow.cli_audit import audit  # noqa: E402
+from mspflow.cli_db import db  # noqa: E402
+
+main.add_command(audit)
+main.add_command(db)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
