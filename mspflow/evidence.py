@@ -24,6 +24,7 @@ from mspflow.definition.checks import RISK_AREAS
 from mspflow.definition.model import CADENCE_DAYS
 from mspflow.engine import PartnershipService, definition_for
 from mspflow.errors import DefinitionError, InvalidInput, MspflowError, NotFound, Problem
+from mspflow.scheduler.times import check_start, midterm_date, parse_local_time
 from mspflow.store import models as m
 from mspflow.store import write_session
 
@@ -190,6 +191,44 @@ def _scope_dates(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> N
         raise InvalidInput(
             f"scope of {p.slug}: --end {row.end_date} is not after --start {row.start_date}"
         )
+    if row.start_date and row.end_date:
+        _derive_midterm(s, p, row)
+
+
+def _derive_midterm(s: Session, p: m.Partnership, scope: m.Scope) -> None:
+    """Keep the midterm review (task 9.1) halfway through the time frame (task 2.3)."""
+    wf = definition_for(s, p)
+    assert scope.start_date and scope.end_date
+    middle = midterm_date(scope.start_date, scope.end_date)
+    for kind in wf.schedule_kinds:
+        if kind.derived != "midterm":
+            continue
+        current = s.exec(
+            select(m.Schedule).where(
+                m.Schedule.partnership_id == p.id,
+                m.Schedule.kind == kind.id,
+                col(m.Schedule.active).is_(True),
+            )
+        ).first()
+        if current is not None and current.starts_on == middle:
+            continue
+        if current is not None:
+            current.active = False
+            s.add(current)
+        s.add(
+            m.Schedule(
+                partnership_id=p.id,
+                kind=kind.id,
+                cadence=kind.default or "once",
+                starts_on=middle,
+                local_time=current.local_time if current else "09:00",
+                timezone=current.timezone if current else p.timezone,
+                lead_days=current.lead_days if current else "30,7",
+                grace_days=current.grace_days if current else 14,
+                recorded_by=scope.recorded_by,
+                recorded_at=scope.recorded_at,
+            )
+        )
 
 
 def _activity_dates(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
@@ -231,6 +270,19 @@ def _schedule(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None
             hint=f"use one of: {', '.join(kind.cadences)}",
         )
     _check_timezone(row.timezone)
+    if kind.derived == "midterm":
+        scope = s.get(m.Scope, p.id)
+        if scope is None or not (scope.start_date and scope.end_date):
+            raise InvalidInput(
+                f"the {kind.name.lower()} of {p.slug} is derived from the time frame, "
+                "which is not recorded",
+                hint="record it with 'mspflow record scope P --start DATE --end DATE'",
+            )
+        row.starts_on = midterm_date(scope.start_date, scope.end_date)
+    elif row.starts_on is None:
+        raise InvalidInput(f"schedule {row.kind}: --start is required")
+    check_start(row.cadence, row.starts_on)
+    parse_local_time(row.local_time)
     try:
         days = [int(x) for x in row.lead_days.split(",") if x.strip()]
     except ValueError:
@@ -425,7 +477,7 @@ RECORDS: Mapping[str, RecordSpec] = {
             (
                 F("kind", required=True, argument=True),
                 F("cadence", required=True),
-                F("start", "date", True, column="starts_on"),
+                F("start", "date", column="starts_on", help="first date (derived for midterm)"),
                 F("at", "time", column="local_time", help="local time HH:MM"),
                 F("timezone"),
                 F("lead_days", help="days before, e.g. 7,1"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mspflow.store.models import SCHEMA_VERSION
 from tests.conftest import invoke
 
 
@@ -96,9 +97,9 @@ def test_bad_date_is_one_line(env: dict[str, str]) -> None:
 def test_unknown_schema_version_is_refused(env: dict[str, str]) -> None:
     path = env["MSPFLOW_DATABASE_URL"].removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_version SET version = 2")
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     line = one_line(run(env, "partnership", "list", code=9))
-    assert "schema version 2" in line
+    assert f"schema version {SCHEMA_VERSION + 1}" in line
 
 
 def test_init_twice_keeps_everything(env: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "ComponentObjective",
     "DecisionMaking",
     "Evidence",
+    "FiredTrigger",
     "GateDebt",
     "Governance",
     "HealthCheck",
@@ -36,6 +37,7 @@ __all__ = [
     "Meeting",
     "MeetingAttendance",
     "Monitoring",
+    "Notification",
     "Objective",
     "OutcomeRecord",
     "OverallLead",
@@ -54,6 +56,7 @@ __all__ = [
     "Scope",
     "SdgTarget",
     "Signature",
+    "SweepState",
     "User",
     "Waiver",
     "WorkflowDefinition",
@@ -61,7 +64,7 @@ __all__ = [
 
 #: The schema this code reads and writes. A database at another version is
 #: refused (see :func:`mspflow.store.db.check_schema`).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -388,6 +391,72 @@ class Schedule(Evidence, table=True):
     lead_days: str = "7,1"  # reminders this many days before each occurrence
     grace_days: int = 7
     active: bool = True
+
+
+# --------------------------------------------------------------------------- scheduling
+
+
+class FiredTrigger(SQLModel, table=True):
+    """One scheduled trigger handled: a reminder, an overdue flag, a review that
+    fell due, the end of the time frame.
+
+    ``key`` names the trigger uniquely (schedule or partnership, purpose and
+    occurrence); inserting it is the claim, so however many sweepers run, each
+    trigger is handled once, in the transaction that records what it did.
+    """
+
+    __tablename__ = "fired_trigger"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True)
+    schedule_id: int | None = Field(default=None, foreign_key="schedule.id", index=True)
+    purpose: str = Field(index=True)  # reminder | overdue | review-due | time-frame-end
+    occurrence: datetime  # UTC: when the scheduled thing happens (or happened)
+    due_at: datetime  # UTC: when this trigger was due to fire
+    fired_at: datetime
+    late: bool = False
+    outcome: str  # notified | moved | skipped | not-applicable
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    sweeper: str
+    #: For an overdue flag: when the missing record was logged after all.
+    resolved_at: datetime | None = None
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one message to one recipient over one channel.
+
+    Written in the same transaction as its trigger; delivered afterwards with
+    retries and backoff. Unique per (trigger, channel, recipient), so nobody is
+    sent the same reminder twice.
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (UniqueConstraint("trigger_id", "channel", "recipient"),)
+    id: int | None = Field(default=None, primary_key=True)
+    trigger_id: int = Field(foreign_key="fired_trigger.id", index=True)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True)
+    channel: str  # email | terminal
+    recipient: str  # an email address, or "terminal"
+    recipient_name: str | None = None
+    subject: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", index=True)  # pending | sending | sent
+    attempts: int = 0
+    next_attempt_at: datetime = Field(index=True)
+    lease_until: datetime | None = None
+    sweeper: str | None = None
+    last_error: str | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class SweepState(SQLModel, table=True):
+    """Up to when the sweepers have looked (one row)."""
+
+    __tablename__ = "sweep_state"
+    id: int = Field(default=1, primary_key=True)
+    swept_until: datetime
+    sweeps: int = 0
 
 
 # --------------------------------------------------------------------------- audit
