@@ -21,6 +21,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
 
+# Benchmarks (benchmarks/, BENCHMARKS.md): `make bench`, or `make bench ARGS=--quick`.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check mspflow tests
 	$(BIN)/mypy
