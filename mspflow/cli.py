@@ -61,7 +61,11 @@ def emit(data: Any, as_json: bool, text: Callable[[], str] | str) -> None:
         click.echo(text() if callable(text) else text)
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
+# Annotated so that the command modules importing them (cli_*.py) type-check.
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+json_option: Decorator = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (stable keys)."
+)
 
 _EPILOG = "Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items())
 
@@ -121,7 +125,7 @@ class App:
             return find_actor(s, actor_name(self.actor_name))
 
 
-pass_app = click.make_pass_decorator(App)
+pass_app: Decorator = click.make_pass_decorator(App)
 
 
 @click.group(cls=_Group, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -419,7 +423,7 @@ def _moved(app: App, move: Any, as_json: bool) -> None:
     emit(data, as_json, f"{move.partnership}: now at {where}{extra} [event #{move.seq}]")
 
 
-expect_option = click.option(
+expect_option: Decorator = click.option(
     "--expect-version", type=int, help="Refuse (exit 5) unless the partnership is at this version."
 )
 
@@ -819,9 +823,22 @@ def demo(demo_db: str | None) -> None:
 
 from mspflow.cli_audit import audit  # noqa: E402
 from mspflow.cli_db import db  # noqa: E402
+from mspflow.cli_schedule import (  # noqa: E402
+    calendar,
+    remind,
+    schedule_fired,
+    schedule_list,
+    schedule_status,
+    scheduler,
+)
 
 main.add_command(audit)
 main.add_command(db)
+main.add_command(remind)
+main.add_command(scheduler)
+main.add_command(calendar)
+for _command in (schedule_list, schedule_status, schedule_fired):
+    schedule.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, update
@@ -144,13 +143,22 @@ def store_definition(session: Session, wf: Workflow, text: str, now: datetime) -
         session.flush()
 
 
-@lru_cache(maxsize=32)
+_PARSED: dict[str, Workflow] = {}
+
+
 def _parse_stored(content_hash: str, text: str, name: str) -> Workflow:
-    return parse_workflow(text, f"<stored {name} {content_hash[:12]}>")
+    """Parse a stored definition once per process: its hash names its content."""
+    wf = _PARSED.get(content_hash)
+    if wf is None:
+        wf = _PARSED[content_hash] = parse_workflow(text, f"<stored {name} {content_hash[:12]}>")
+    return wf
 
 
 def definition_for(session: Session, p: m.Partnership) -> Workflow:
     """The definition a partnership is pinned to, from the copy kept in the database."""
+    cached = _PARSED.get(p.workflow_hash)
+    if cached is not None:  # the row is there: a foreign key points at it
+        return cached
     row = session.get(m.WorkflowDefinition, p.workflow_hash)
     if row is None:
         raise NotFound(f"partnership {p.slug}: its definition {p.workflow_hash[:12]} is missing")

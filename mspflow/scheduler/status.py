@@ -1,0 +1,177 @@
+"""What is upcoming, due and overdue, per partnership and for the portfolio.
+
+Computed from the schedules and the records themselves, so the answer is
+right whether or not a sweeper has run; an overdue item says whether a sweep
+has already flagged it (and escalated it to the secretariat).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from mspflow.definition.model import Workflow
+from mspflow.engine import definition_for
+from mspflow.scheduler.sweep import RECORDS, as_utc, record_exists, record_window
+from mspflow.scheduler.times import iter_occurrences, shift_days
+from mspflow.store import models as m
+
+__all__ = ["Item", "fired", "portfolio_counts", "schedule_items", "schedules"]
+
+#: How far back an overdue item is still listed.
+LOOK_BACK = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class Item:
+    partnership: str
+    schedule: str
+    schedule_id: int
+    task: str
+    occurrence: datetime
+    status: str  # upcoming | due | overdue
+    record: str | None
+    deadline: datetime | None
+    flagged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "partnership": self.partnership,
+            "schedule": self.schedule,
+            "schedule_id": self.schedule_id,
+            "task": self.task,
+            "occurrence": _iso(self.occurrence),
+            "status": self.status,
+            "record": self.record,
+            "deadline": _iso(self.deadline) if self.deadline else None,
+            "flagged": self.flagged,
+        }
+
+
+def _iso(instant: datetime) -> str:
+    return as_utc(instant).isoformat().replace("+00:00", "Z")
+
+
+def schedules(s: Session, p: m.Partnership, *, active_only: bool = True) -> list[m.Schedule]:
+    query = select(m.Schedule).where(m.Schedule.partnership_id == p.id)
+    if active_only:
+        query = query.where(col(m.Schedule.active).is_(True))
+    return list(s.exec(query.order_by(col(m.Schedule.id))))
+
+
+def schedule_items(s: Session, p: m.Partnership, now: datetime, *, days: int = 30) -> list[Item]:
+    """Upcoming occurrences within ``days``; due ones awaiting their record
+    (within the grace period); overdue ones whose grace period ended."""
+    wf: Workflow = definition_for(s, p)
+    if wf.is_final(p.state):
+        return []
+    flagged = {
+        key
+        for (key,) in s.execute(
+            select(m.FiredTrigger.key).where(
+                m.FiredTrigger.partnership_id == p.id, m.FiredTrigger.purpose == "overdue"
+            )
+        )
+    }
+    items: list[Item] = []
+    for sched in schedules(s, p):
+        kind = wf.schedule_kind(sched.kind)
+        if kind is None:
+            continue
+        expects = kind.record if kind.record in RECORDS else None
+        since = max(as_utc(sched.recorded_at) - timedelta(days=sched.grace_days), now - LOOK_BACK)
+        for o in iter_occurrences(
+            sched.cadence,
+            sched.starts_on,
+            sched.local_time,
+            sched.timezone,
+            after=since,
+            until=now + timedelta(days=days),
+        ):
+            if o > now:
+                items.append(
+                    Item(p.slug, sched.kind, sched.id or 0, kind.task, o, "upcoming", expects, None)
+                )
+                continue
+            if expects is None:
+                continue
+            if o < as_utc(sched.recorded_at):
+                continue  # before the schedule was agreed
+            deadline = shift_days(o, sched.grace_days, sched.timezone)
+            first, last = record_window(sched, o)
+            if record_exists(s, sched, first, last):
+                continue
+            status = "overdue" if deadline <= now else "due"
+            key = f"s{sched.id}:overdue:{o:%Y-%m-%dT%H:%MZ}"
+            items.append(
+                Item(
+                    p.slug,
+                    sched.kind,
+                    sched.id or 0,
+                    kind.task,
+                    o,
+                    status,
+                    expects,
+                    deadline,
+                    key in flagged,
+                )
+            )
+    order = {"overdue": 0, "due": 1, "upcoming": 2}
+    return sorted(items, key=lambda i: (order[i.status], i.occurrence))
+
+
+def portfolio_counts(s: Session) -> dict[str, Any]:
+    """Partnerships per state and open overdue flags per partnership (two queries)."""
+    by_state = dict(
+        s.execute(
+            select(m.Partnership.state, func.count()).group_by(col(m.Partnership.state))
+        ).all()
+    )
+    overdue = dict(
+        s.execute(
+            select(m.Partnership.slug, func.count())
+            .join(m.FiredTrigger, col(m.FiredTrigger.partnership_id) == m.Partnership.id)
+            .where(
+                m.FiredTrigger.purpose == "overdue",
+                col(m.FiredTrigger.resolved_at).is_(None),
+            )
+            .group_by(col(m.Partnership.slug))
+        ).all()
+    )
+    return {"by_state": by_state, "overdue_flags": overdue}
+
+
+def fired(
+    s: Session, p: m.Partnership | None, *, purpose: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The record of fired triggers, newest first."""
+    query = select(m.FiredTrigger, m.Partnership.slug).join(
+        m.Partnership, col(m.Partnership.id) == m.FiredTrigger.partnership_id
+    )
+    if p is not None:
+        query = query.where(m.FiredTrigger.partnership_id == p.id)
+    if purpose:
+        query = query.where(m.FiredTrigger.purpose == purpose)
+    rows = s.execute(query.order_by(col(m.FiredTrigger.id).desc()).limit(limit)).all()
+    out = []
+    for t, slug in rows:
+        out.append(
+            {
+                "id": t.id,
+                "partnership": slug,
+                "purpose": t.purpose,
+                "outcome": t.outcome,
+                "occurrence": _iso(t.occurrence),
+                "due_at": _iso(t.due_at),
+                "fired_at": _iso(t.fired_at),
+                "late": t.late,
+                "resolved_at": _iso(t.resolved_at) if t.resolved_at else None,
+                "detail": json.loads(t.detail),
+            }
+        )
+    return out

@@ -1,0 +1,795 @@
+"""The sweep: fire what has fallen due, exactly once, then deliver the outbox.
+
+One sweep, at the clock's ``now``, has three phases:
+
+1. **Claim.** For every active schedule of every open partnership, work out
+   the triggers that fell due since the last sweep (reminders ahead of each
+   occurrence, an overdue flag when the expected record did not arrive within
+   the grace period, a due review, the end of the time frame). Each trigger is
+   inserted into ``fired_trigger`` under a unique key, together with its
+   notifications, in one transaction; a key that is already there was handled
+   by another sweep and is skipped. A due review moves the partnership through
+   the engine in the same transaction that records the trigger.
+2. **Resolve.** Overdue flags whose record has since been logged are closed.
+3. **Deliver.** Pending notifications are leased (``FOR UPDATE SKIP LOCKED``
+   on PostgreSQL; the write lock on SQLite), handed to their channel, and
+   marked sent, or put back with a later attempt time (backoff). A sweeper
+   that dies while holding a lease loses it after ``lease``; the notification
+   is then sent by the next sweep. Nothing is ever dropped.
+
+Downtime policy (when no sweep ran for a while):
+
+* of the reminders for one occurrence that fell due meanwhile, only the
+  nearest is sent, marked late; the others are recorded as skipped. Reminders
+  for an occurrence that has already passed are recorded as skipped, not sent;
+* every missed overdue flag is still raised; when one schedule has several,
+  one escalation lists them all;
+* of several due reviews of one partnership, only the latest moves it; the
+  earlier ones are recorded as skipped;
+* a trigger handled more than ``late_after`` after it fell due is marked late.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, insert, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from mspflow.auth import SCHEDULER
+from mspflow.clock import Clock
+from mspflow.definition.model import CADENCE_DAYS, AutoTrigger, Workflow
+from mspflow.engine import PartnershipService, _parse_stored
+from mspflow.errors import ConcurrentChange
+from mspflow.scheduler.notify import Channel, Outgoing, TerminalChannel, message_id
+from mspflow.scheduler.times import at_local, iter_occurrences, local_date, shift_days
+from mspflow.store import models as m
+from mspflow.store import read_session, write_session
+
+__all__ = [
+    "RECORDS",
+    "SweepReport",
+    "Sweeper",
+    "as_utc",
+    "record_exists",
+    "to_db",
+]
+
+#: The table and date column of each kind of record a schedule expects.
+RECORDS: Mapping[str, tuple[type[Any], str, str]] = {
+    "meeting": (m.Meeting, "held_on", "minutes of the meeting"),
+    "health_check": (m.HealthCheck, "held_on", "health check"),
+    "monitoring": (m.Monitoring, "recorded_on", "monitoring record"),
+    "report": (m.Report, "issued_on", "report"),
+    "review": (m.Review, "held_on", "review"),
+}
+#: Which reviews answer which review schedule.
+REVIEW_KINDS: Mapping[str, tuple[str, ...]] = {
+    "review-panel": ("progress", "midterm"),
+    "midterm-review": ("midterm",),
+    "process-review": ("process",),
+}
+_BACKOFF_CAP = timedelta(hours=6)
+
+
+def to_db(instant: datetime) -> datetime:
+    """Instants are stored in UTC (SQLModel's column type refuses naive ones)."""
+    return instant.astimezone(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 ... minutes after each failed attempt, at most six hours."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), _BACKOFF_CAP)
+
+
+@dataclass
+class SweepReport:
+    at: datetime
+    fired: Counter[str] = field(default_factory=Counter)  # "purpose outcome" -> n
+    late: int = 0
+    moved: list[str] = field(default_factory=list)
+    resolved: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry: list[str] = field(default_factory=list)  # one line per failure
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "fired": dict(sorted(self.fired.items())),
+            "late": self.late,
+            "moved": self.moved,
+            "resolved": self.resolved,
+            "sent": self.sent,
+            "failed": self.failed,
+            "errors": self.retry,
+        }
+
+    def summary(self) -> str:
+        fired = ", ".join(f"{n} {k}" for k, n in sorted(self.fired.items())) or "nothing"
+        return (
+            f"sweep at {self.at:%Y-%m-%d %H:%M}Z: fired {fired}"
+            f"{f' ({self.late} late)' if self.late else ''}; "
+            f"{self.sent} sent, {self.failed} to retry"
+            + (f"; moved to review: {', '.join(self.moved)}" if self.moved else "")
+            + (f"; {self.resolved} overdue resolved" if self.resolved else "")
+        )
+
+
+@dataclass
+class _Due:
+    key: str
+    partnership_id: int
+    schedule_id: int | None
+    purpose: str
+    occurrence: datetime
+    due_at: datetime
+    outcome: str  # notified | skipped | not-applicable | moved
+    detail: dict[str, Any]
+    audience: str = "all"  # all | secretariat
+
+    def row(self, now: datetime, late_after: timedelta, sweeper: str) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "partnership_id": self.partnership_id,
+            "schedule_id": self.schedule_id,
+            "purpose": self.purpose,
+            "occurrence": to_db(self.occurrence),
+            "due_at": to_db(self.due_at),
+            "fired_at": to_db(now),
+            "late": now - self.due_at > late_after,
+            "outcome": self.outcome,
+            "detail": json.dumps(self.detail, sort_keys=True, default=str),
+            "sweeper": sweeper,
+        }
+
+
+@dataclass
+class _Plan:
+    """What the claim phase needs to know about one partnership."""
+
+    id: int
+    slug: str
+    name: str
+    state: str
+    timezone: str
+    wf: Workflow
+
+
+class Sweeper:
+    """Sweeps due triggers of every partnership in one database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        channels: Sequence[Channel] = (),
+        name: str | None = None,
+        lease: timedelta = timedelta(minutes=5),
+        late_after: timedelta = timedelta(hours=1),
+        batch: int = 2000,
+        on_claimed: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.service = PartnershipService(engine, clock)
+        self.channels = {c.name: c for c in channels} or {"terminal": TerminalChannel()}
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease = lease
+        self.late_after = late_after
+        self.batch = batch
+        self.on_claimed = on_claimed  # a test hook: runs between claiming and delivering
+
+    # ------------------------------------------------------------------ sweep
+    def sweep(self) -> SweepReport:
+        report = SweepReport(self.clock.now())
+        self.claim(report)
+        if self.on_claimed is not None:
+            self.on_claimed()
+        self.resolve(report)
+        self.deliver(report)
+        return report
+
+    # ------------------------------------------------------------------ claim
+    def claim(self, report: SweepReport) -> None:
+        now = report.at
+        with read_session(self.engine) as s:
+            state = s.get(m.SweepState, 1)
+            watermark = as_utc(state.swept_until) if state else None
+            plans = self._plans(s)
+            dues, reviews = self._dues(s, plans, watermark, now)
+        for chunk in _chunks(dues, self.batch):
+            self._record(chunk, plans, now, report)
+        for pid, candidates in reviews.items():
+            self._review(plans[pid], candidates, now, report)
+        with write_session(self.engine) as s:
+            # Two sweepers may both find no row: insert-or-ignore, then move forward.
+            table: Any = m.SweepState.__table__  # type: ignore[attr-defined]
+            s.execute(
+                _dialect_insert(s)(table)
+                .values(id=1, swept_until=to_db(now), sweeps=0)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            s.execute(
+                update(m.SweepState)
+                .where(col(m.SweepState.id) == 1)
+                .values(
+                    sweeps=m.SweepState.sweeps + 1,
+                    swept_until=case(
+                        (col(m.SweepState.swept_until) < to_db(now), to_db(now)),
+                        else_=m.SweepState.swept_until,
+                    ),
+                )
+            )
+
+    def _plans(self, s: Session) -> dict[int, _Plan]:
+        plans: dict[int, _Plan] = {}
+        rows = s.execute(
+            select(  # type: ignore[call-overload]
+                m.Partnership.id,
+                m.Partnership.slug,
+                m.Partnership.name,
+                m.Partnership.state,
+                m.Partnership.timezone,
+                m.Partnership.workflow_hash,
+            )
+        )
+        for pid, slug, name, state, tz, content_hash in rows:
+            wf = _parse_cached(s, content_hash)
+            if not wf.is_final(state):
+                plans[pid] = _Plan(pid, slug, name, state, tz, wf)
+        return plans
+
+    def _dues(
+        self,
+        s: Session,
+        plans: Mapping[int, _Plan],
+        watermark: datetime | None,
+        now: datetime,
+    ) -> tuple[list[_Due], dict[int, list[_Due]]]:
+        dues: list[_Due] = []
+        reviews: dict[int, list[_Due]] = defaultdict(list)
+        overdue: list[tuple[_Due, m.Schedule, date, date]] = []
+        schedules = s.exec(select(m.Schedule).where(col(m.Schedule.active).is_(True))).all()
+        for sched in schedules:
+            plan = plans.get(sched.partnership_id)
+            if plan is None:
+                continue
+            kind = plan.wf.schedule_kind(sched.kind)
+            if kind is None:
+                continue
+            since = as_utc(sched.recorded_at)
+            if watermark is not None and watermark > since:
+                since = watermark
+            leads = sorted({int(x) for x in sched.lead_days.split(",") if x.strip()})
+            ahead = max(leads, default=0)
+            look_back = since - timedelta(days=sched.grace_days + 1)
+            auto = _auto_trigger(plan.wf, sched.kind)
+            for o in iter_occurrences(
+                sched.cadence,
+                sched.starts_on,
+                sched.local_time,
+                sched.timezone,
+                after=look_back,
+                until=now + timedelta(days=ahead + 1),
+            ):
+                when = f"{o:%Y-%m-%dT%H:%MZ}"
+                base = {
+                    "schedule": sched.kind,
+                    "schedule_id": sched.id,
+                    "occurrence": when,
+                    "local": f"{o.astimezone(_zone(sched.timezone)):%Y-%m-%d %H:%M} "
+                    f"{sched.timezone}",
+                    "task": kind.task,
+                }
+                # Reminders ahead of the occurrence.
+                fallen = [
+                    (d, at)
+                    for d in leads
+                    if since < (at := shift_days(o, -d, sched.timezone)) <= now
+                ]
+                for i, (d, at) in enumerate(sorted(fallen)):  # nearest first
+                    if o <= now:
+                        outcome, why = "skipped", "the occurrence had passed"
+                    elif i > 0:
+                        outcome, why = "skipped", f"superseded by the {fallen[0][0]}-day reminder"
+                    else:
+                        outcome, why = "notified", ""
+                    dues.append(
+                        _Due(
+                            f"s{sched.id}:reminder-{d}d:{when}",
+                            plan.id,
+                            sched.id,
+                            "reminder",
+                            o,
+                            at,
+                            outcome,
+                            {**base, "lead_days": d, **({"why": why} if why else {})},
+                        )
+                    )
+                # The expected record, within the grace period.
+                if kind.record in RECORDS:
+                    deadline = shift_days(o, sched.grace_days, sched.timezone)
+                    if since < deadline <= now:
+                        first, last = record_window(sched, o)
+                        due = _Due(
+                            f"s{sched.id}:overdue:{when}",
+                            plan.id,
+                            sched.id,
+                            "overdue",
+                            o,
+                            deadline,
+                            "notified",
+                            {
+                                **base,
+                                "record": kind.record,
+                                "window": [str(first), str(last)],
+                                "grace_days": sched.grace_days,
+                            },
+                            audience="secretariat",
+                        )
+                        overdue.append((due, sched, first, last))
+                # A review that falls due moves the partnership (auto trigger).
+                if auto is not None and since < o <= now:
+                    reviews[plan.id].append(
+                        _Due(
+                            f"s{sched.id}:review-due:{when}",
+                            plan.id,
+                            sched.id,
+                            "review-due",
+                            o,
+                            o,
+                            "moved",
+                            {**base, "trigger": auto.id},
+                        )
+                    )
+        # Overdue: only where the record is still missing; one escalation per schedule.
+        flagged: dict[int, list[_Due]] = defaultdict(list)
+        for due, sched, first, last in overdue:
+            if not record_exists(s, sched, first, last):
+                flagged[sched.id or 0].append(due)
+        for items in flagged.values():
+            items.sort(key=lambda item: item.occurrence)
+            for earlier in items[:-1]:
+                earlier.outcome = "flagged"
+            items[-1].detail["missed"] = [item.detail["occurrence"] for item in items]
+            dues.extend(items)
+        # The end of the time frame: consider step 12 (task 12.1).
+        for scope in s.exec(select(m.Scope).where(col(m.Scope.end_date).is_not(None))):
+            plan = plans.get(scope.partnership_id)
+            if plan is None or scope.end_date is None:
+                continue
+            at = at_local(scope.end_date, _parse_time("09:00"), plan.timezone)
+            since = as_utc(scope.recorded_at)
+            if watermark is not None and watermark > since:
+                since = watermark
+            if since < at <= now:
+                dues.append(
+                    _Due(
+                        f"p{plan.id}:time-frame-end:{scope.end_date}",
+                        plan.id,
+                        None,
+                        "time-frame-end",
+                        at,
+                        at,
+                        "notified",
+                        {"end_date": str(scope.end_date), "task": "12.1"},
+                        audience="secretariat",
+                    )
+                )
+        return dues, reviews
+
+    def _record(
+        self, dues: Sequence[_Due], plans: Mapping[int, _Plan], now: datetime, report: SweepReport
+    ) -> None:
+        """Claim ``dues`` and write their notifications, in one transaction."""
+        with write_session(self.engine) as s:
+            claimed = _insert_new(s, [d.row(now, self.late_after, self.name) for d in dues])
+            by_key = {d.key: d for d in dues}
+            rows: list[dict[str, Any]] = []
+            recipients = _Recipients(s, {by_key[k].partnership_id for k in claimed})
+            for key, trigger_id in claimed.items():
+                due = by_key[key]
+                report.fired[f"{due.purpose} {due.outcome}"] += 1
+                if now - due.due_at > self.late_after:
+                    report.late += 1
+                if due.outcome == "notified":
+                    rows.extend(
+                        self._notifications(
+                            due, trigger_id, plans[due.partnership_id], recipients, now
+                        )
+                    )
+            if rows:
+                s.execute(insert(m.Notification), rows)
+
+    def _review(
+        self, plan: _Plan, candidates: list[_Due], now: datetime, report: SweepReport
+    ) -> None:
+        """Act on the latest due review of one partnership; record the others."""
+        candidates.sort(key=lambda d: d.occurrence)
+        latest = candidates[-1]
+        for older in candidates[:-1]:
+            older.outcome = "skipped"
+            older.detail["why"] = "superseded by a later review"
+        if candidates[:-1]:
+            self._record(candidates[:-1], {plan.id: plan}, now, report)
+        auto = _auto_trigger(plan.wf, str(latest.detail["schedule"]))
+        assert auto is not None
+        if plan.state not in auto.sources:
+            latest.outcome = "not-applicable"
+            latest.detail["why"] = f"the partnership was in step {plan.wf.label(plan.state)}"
+            self._record([latest], {plan.id: plan}, now, report)
+            return
+
+        def claim(s: Session, p: m.Partnership, event: m.HistoryEvent) -> None:
+            latest.detail["seq"] = event.seq
+            claimed = _insert_new(s, [latest.row(now, self.late_after, self.name)])
+            if not claimed:  # another sweeper moved it first: undo ours
+                raise _AlreadyHandled
+            recipients = _Recipients(s, {plan.id})
+            rows = self._notifications(latest, claimed[latest.key], plan, recipients, now)
+            if rows:
+                s.execute(insert(m.Notification), rows)
+
+        try:
+            self.service.move(
+                SCHEDULER,
+                plan.slug,
+                kind="review-due",
+                dest=auto.dest,
+                reason=f"{latest.detail['schedule']} due {latest.detail['local']}",
+                data={
+                    "schedule": latest.detail["schedule"],
+                    "schedule_id": latest.schedule_id,
+                    "occurrence": latest.detail["occurrence"],
+                },
+                on_moved=claim,
+            )
+        except (_AlreadyHandled, ConcurrentChange, IntegrityError):
+            return  # handled elsewhere, or changed under us: the next sweep looks again
+        report.fired["review-due moved"] += 1
+        report.moved.append(plan.slug)
+        if now - latest.due_at > self.late_after:
+            report.late += 1
+
+    # ------------------------------------------------------------------ messages
+    def _notifications(
+        self,
+        due: _Due,
+        trigger_id: int,
+        plan: _Plan,
+        recipients: _Recipients,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        subject, body = compose(due, plan, late=now - due.due_at > self.late_after)
+        rows = []
+        people = recipients.for_(plan.id, due.audience)
+        targets: list[tuple[str, str, str | None]] = [("terminal", "terminal", None)]
+        if "email" in self.channels:
+            targets += [("email", address, name) for address, name in people]
+        for channel, address, name in targets:
+            rows.append(
+                {
+                    "trigger_id": trigger_id,
+                    "partnership_id": plan.id,
+                    "channel": channel,
+                    "recipient": address,
+                    "recipient_name": name,
+                    "subject": subject,
+                    "body": body,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": to_db(now),
+                    "created_at": to_db(now),
+                }
+            )
+        return rows
+
+    # ------------------------------------------------------------------ resolve
+    def resolve(self, report: SweepReport) -> None:
+        """Close overdue flags whose record was logged after all."""
+        now = report.at
+        with read_session(self.engine) as s:
+            open_flags = s.execute(
+                select(m.FiredTrigger.id, m.FiredTrigger.schedule_id, m.FiredTrigger.detail).where(
+                    m.FiredTrigger.purpose == "overdue",
+                    col(m.FiredTrigger.resolved_at).is_(None),
+                )
+            ).all()
+            done = []
+            for trigger_id, schedule_id, detail in open_flags:
+                sched = s.get(m.Schedule, schedule_id)
+                first, last = (date.fromisoformat(x) for x in json.loads(detail)["window"])
+                if sched is not None and record_exists(s, sched, first, last):
+                    done.append(trigger_id)
+        if done:
+            with write_session(self.engine) as s:
+                s.execute(
+                    update(m.FiredTrigger)
+                    .where(col(m.FiredTrigger.id).in_(done))
+                    .values(resolved_at=to_db(now))
+                )
+            report.resolved += len(done)
+
+    # ------------------------------------------------------------------ deliver
+    def deliver(self, report: SweepReport) -> None:
+        now = report.at
+        for _ in range(10_000):  # bounded: each round leases distinct notifications
+            leased = self._lease(now)
+            if not leased:
+                return
+            results: dict[int, str | None] = {}
+            by_channel: dict[str, list[Outgoing]] = defaultdict(list)
+            for n in leased:
+                nid = n.id or 0
+                if n.channel in self.channels:
+                    by_channel[n.channel].append(
+                        Outgoing(
+                            nid,
+                            n.recipient,
+                            n.recipient_name,
+                            n.subject,
+                            n.body,
+                            message_id(nid, str(n.trigger_id), "mspflow"),
+                            now,
+                        )
+                    )
+                else:
+                    results[nid] = f"the {n.channel} channel is not configured here"
+            for channel, batch in by_channel.items():
+                results.update(self.channels[channel].send(batch))
+            self._settle(leased, results, now, report)
+
+    def _lease(self, now: datetime) -> list[m.Notification]:
+        with write_session(self.engine) as s:
+            ids = list(
+                s.execute(
+                    select(m.Notification.id)
+                    .where(
+                        or_(
+                            and_(
+                                col(m.Notification.status) == "pending",
+                                col(m.Notification.next_attempt_at) <= to_db(now),
+                            ),
+                            and_(
+                                col(m.Notification.status) == "sending",
+                                col(m.Notification.lease_until) < to_db(now),
+                            ),
+                        )
+                    )
+                    .order_by(col(m.Notification.id))
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return []
+            s.execute(
+                update(m.Notification)
+                .where(col(m.Notification.id).in_(ids))
+                .values(status="sending", lease_until=to_db(now + self.lease), sweeper=self.name)
+            )
+            rows = s.exec(select(m.Notification).where(col(m.Notification.id).in_(ids))).all()
+            return list(rows)
+
+    def _settle(
+        self,
+        leased: Iterable[m.Notification],
+        results: Mapping[int, str | None],
+        now: datetime,
+        report: SweepReport,
+    ) -> None:
+        sent = [n.id for n in leased if results.get(n.id or 0, "no result") is None]
+        with write_session(self.engine) as s:
+            if sent:
+                s.execute(
+                    update(m.Notification)
+                    .where(
+                        col(m.Notification.id).in_(sent),
+                        col(m.Notification.sweeper) == self.name,
+                        col(m.Notification.status) == "sending",
+                    )
+                    .values(
+                        status="sent",
+                        sent_at=to_db(now),
+                        lease_until=None,
+                        attempts=m.Notification.attempts + 1,
+                    )
+                )
+            for n in leased:
+                error = results.get(n.id or 0, "no result")
+                if error is None:
+                    continue
+                s.execute(
+                    update(m.Notification)
+                    .where(col(m.Notification.id) == n.id, col(m.Notification.sweeper) == self.name)
+                    .values(
+                        status="pending",
+                        attempts=n.attempts + 1,
+                        next_attempt_at=to_db(now + backoff(n.attempts + 1)),
+                        lease_until=None,
+                        last_error=error[:500],
+                    )
+                )
+                report.retry.append(f"notification {n.id} to {n.recipient}: {error}")
+        report.sent += len(sent)
+        report.failed += len(results) - len([e for e in results.values() if e is None])
+
+
+class _AlreadyHandled(Exception):
+    """Another sweeper claimed this review first (rolls our move back)."""
+
+
+class _Recipients:
+    """Who hears of a trigger: partner contacts and secretariat users with email."""
+
+    def __init__(self, s: Session, partnership_ids: set[int]) -> None:
+        self.secretariat = [
+            (email, name)
+            for name, email in s.execute(
+                select(m.User.name, m.User.email).where(
+                    m.User.role == "secretariat", col(m.User.email).is_not(None)
+                )
+            )
+        ]
+        self.partners: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+        ids = sorted(partnership_ids)
+        for chunk in _chunks(ids, 500):
+            for pid, email, contact, name in s.execute(
+                select(
+                    m.Partner.partnership_id,
+                    m.Partner.contact_email,
+                    m.Partner.contact_name,
+                    m.Partner.name,
+                ).where(
+                    col(m.Partner.partnership_id).in_(chunk),
+                    col(m.Partner.active).is_(True),
+                    col(m.Partner.contact_email).is_not(None),
+                )
+            ):
+                self.partners[pid].append((email, contact or name))
+
+    def for_(self, partnership_id: int, audience: str) -> list[tuple[str, str | None]]:
+        people = list(self.secretariat)
+        if audience == "all":
+            people += self.partners.get(partnership_id, [])
+        seen: set[str] = set()
+        unique = []
+        for address, name in people:
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                unique.append((address, name))
+        return unique
+
+
+def compose(due: _Due, plan: _Plan, *, late: bool) -> tuple[str, str]:
+    """Subject and body of the message for a fired trigger."""
+    d = due.detail
+    kind = plan.wf.schedule_kind(str(d.get("schedule", "")))
+    what = kind.name if kind else "Time frame"
+    late_mark = "(late) " if late else ""
+    lines = [f"Partnership: {plan.name} ({plan.slug})"]
+    if due.purpose == "reminder":
+        subject = f"{late_mark}{plan.name}: {what.lower()} on {d['local']}"
+        lines += [
+            f"{what} (task {d['task']}) on {d['local']}, in {d['lead_days']} day(s).",
+        ]
+        if kind and kind.record and kind.record in RECORDS:
+            lines.append(f"Afterwards, log the {RECORDS[kind.record][2]} in mspflow.")
+    elif due.purpose == "overdue":
+        missed = d.get("missed", [d["occurrence"]])
+        label = RECORDS[str(d["record"])][2]
+        subject = (
+            f"{late_mark}{plan.name}: overdue, no {label} for the {what.lower()} of {d['local']}"
+        )
+        lines += [
+            f"No {label} was logged within {d['grace_days']} day(s) of the {what.lower()} "
+            f"(task {d['task']}).",
+            f"Missed occurrence(s): {', '.join(missed)}.",
+            "Secretariat: follow up with the partners, then log the record.",
+        ]
+    elif due.purpose == "review-due":
+        subject = f"{plan.name}: {what.lower()} due; the partnership moves to step 9"
+        lines += [
+            f"The {what.lower()} (task {d['task']}) fell due on {d['local']}.",
+            "The partnership moved to step 9 (reviewing) for the review panel.",
+        ]
+    else:  # time-frame-end
+        subject = f"{late_mark}{plan.name}: the time frame ends on {d['end_date']}"
+        lines += [
+            f"The time frame recorded in the scope (task 2.3) ends on {d['end_date']}.",
+            "Secretariat: consider step 12 (moving on): renew, transfer or end (task 12.1).",
+        ]
+    return f"[mspflow] {subject}", "\n".join(lines) + "\n"
+
+
+def record_window(sched: m.Schedule, occurrence: datetime) -> tuple[date, date]:
+    """The dates on which a record counts for ``occurrence``: half a period (at
+    most 45 days) either side of it, or to the end of the grace period if that
+    is later. A record dated after the grace period still closes the flag."""
+    day = local_date(occurrence, sched.timezone)
+    half = int(min(CADENCE_DAYS.get(sched.cadence, 90) / 2, 45))
+    return day - timedelta(days=half), day + timedelta(days=max(half, sched.grace_days))
+
+
+def record_exists(s: Session, sched: m.Schedule, first: date, last: date) -> bool:
+    """Whether the record a schedule expects was logged for the dates given."""
+    p = s.get(m.Partnership, sched.partnership_id)
+    assert p is not None
+    wf = _parse_cached(s, p.workflow_hash)
+    kind = wf.schedule_kind(sched.kind)
+    if kind is None or kind.record is None or kind.record not in RECORDS:
+        return True
+    model, column, _ = RECORDS[kind.record]
+    day = getattr(model, column)
+    query = select(model.id).where(
+        model.partnership_id == sched.partnership_id, day >= first, day <= last
+    )
+    if kind.record == "review":
+        query = query.where(col(m.Review.kind).in_(REVIEW_KINDS.get(sched.kind, ("progress",))))
+    return s.execute(query.limit(1)).first() is not None
+
+
+def _parse_cached(s: Session, content_hash: str) -> Workflow:
+    stored = s.get(m.WorkflowDefinition, content_hash)
+    assert stored is not None
+    return _parse_stored(content_hash, stored.source_text, stored.name)
+
+
+def _auto_trigger(wf: Workflow, schedule_kind: str) -> AutoTrigger | None:
+    return next((a for a in wf.auto_triggers if schedule_kind in a.schedules), None)
+
+
+def _insert_new(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert fired triggers whose key is new; return {key: id} of those inserted."""
+    if not rows:
+        return {}
+    table: Any = m.FiredTrigger.__table__  # type: ignore[attr-defined]
+    stmt = (
+        _dialect_insert(s)(table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.key, table.c.id)
+    )
+    result = s.execute(stmt, rows)
+    return {key: trigger_id for key, trigger_id in result}
+
+
+def _dialect_insert(s: Session) -> Any:
+    """The backend's INSERT, which knows ON CONFLICT."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _zone(tz: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(tz)
+
+
+def _parse_time(text: str) -> Any:
+    from mspflow.scheduler.times import parse_local_time
+
+    return parse_local_time(text)

@@ -1,0 +1,108 @@
+"""Fixtures for the scheduler: a partnership in implementation, a real SMTP server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from mspflow.clock import ManualClock
+from mspflow.definition import Workflow
+from mspflow.demo import _record_step
+from mspflow.engine import PartnershipService
+from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
+from mspflow.scheduler.sweep import Sweeper
+from tests.conftest import SECRETARIAT
+
+PARTNER_EMAILS = {"dara@mrd.example.org", "lina@vwn.example.org", "rith@mekongpumps.example.com"}
+
+
+@pytest.fixture
+def water(service: PartnershipService, msp: Workflow, msp_text: str) -> str:
+    """A partnership in step 7 (Berlin time), with the walk's schedules: monthly
+    coordination meetings from 2027-03-04 09:00 and monthly monitoring from 2027-03-25."""
+    slug = service.create(
+        SECRETARIAT,
+        name="Safe water",
+        wf=msp,
+        definition_text=msp_text,
+        slug="water",
+        timezone="Europe/Berlin",
+    ).slug
+    for step in range(1, 7):
+        _record_step(service, SECRETARIAT, slug, step)
+        service.move(SECRETARIAT, slug, kind="advance")
+    return slug
+
+
+@dataclass
+class Inbox:
+    """What the SMTP server received: (envelope sender, recipients, parsed message)."""
+
+    messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content))
+        )
+        return "250 Message accepted"
+
+    def delivered(self) -> list[tuple[str, str]]:
+        """(recipient, Message-ID) of every delivery."""
+        return [(rcpt, msg["Message-ID"]) for _, rcpts, msg in self.messages for rcpt in rcpts]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server (aiosmtpd) on loopback."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def plain_smtp(port: int) -> SmtpConfig:
+    return SmtpConfig(
+        host="127.0.0.1", port=port, security="none", sender="MSP <msp@example.org>", timeout=5
+    )
+
+
+@pytest.fixture
+def sweeper_for(engine: Engine, clock: ManualClock) -> Any:
+    lines: list[str] = []
+
+    def make(port: int | None = None, name: str = "sweeper-1", **kw: Any) -> Sweeper:
+        channels: list[Any] = [TerminalChannel(lines.append)]
+        if port is not None:
+            channels.append(EmailChannel(plain_smtp(port)))
+        return Sweeper(engine, clock, channels=channels, name=name, **kw)
+
+    make.lines = lines  # type: ignore[attr-defined]
+    return make
