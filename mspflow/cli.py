@@ -565,19 +565,24 @@ def scale_up(
 @json_option
 @pass_app
 def history_cmd(app: App, ref: str, as_json: bool) -> None:
-    """P's history: every move, waiver and backfill, oldest first."""
+    """P's timeline: who moved it where and when, why, on what evidence, what was waived.
+
+    Oldest first. Each move lists the evidence its gate saw, the waivers that
+    let it pass (with their author and reason) and any gate debt it left.
+    """
     from mspflow.engine import definition_for
     from mspflow.store import read_session
-    from mspflow.views import event_dict, event_line
+    from mspflow.views import event_dict, timeline
 
     with read_session(app.engine) as s:
         p = app.service.get(s, ref)
         wf = definition_for(s, p)
         events = app.service.history(s, p)
+        title = f"{p.slug}: {p.name} ({p.workflow_name} {p.workflow_version}), {len(events)} events"
     emit(
         [event_dict(e) for e in events],
         as_json,
-        lambda: "\n".join(event_line(e, wf) for e in events),
+        lambda: "\n".join([title, *timeline(events, wf)]),
     )
 
 

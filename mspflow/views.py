@@ -7,6 +7,7 @@ README.md; add keys freely, never rename or remove one.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -15,7 +16,14 @@ from mspflow.definition.model import Workflow
 from mspflow.engine import CriterionStatus, PartnershipService, definition_for
 from mspflow.store import models as m
 
-__all__ = ["event_dict", "event_line", "partnership_dict", "partnership_text"]
+__all__ = [
+    "event_dict",
+    "event_line",
+    "evidence_refs",
+    "partnership_dict",
+    "partnership_text",
+    "timeline",
+]
 
 
 def _step_dict(wf: Workflow, state: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -175,20 +183,58 @@ def event_dict(e: m.HistoryEvent) -> dict[str, Any]:
     }
 
 
-def event_line(e: m.HistoryEvent, wf: Workflow | None = None) -> str:
-    def label(state: str | None) -> str:
-        if state is None:
-            return "-"
-        if wf is not None and state in wf.states:
-            return wf.label(state)
-        return state
+def _label(wf: Workflow | None, state: str | None) -> str:
+    if state is None:
+        return "-"
+    if wf is not None and state in wf.states:
+        return wf.label(state)
+    return state
 
-    move = (
-        f"{label(e.from_state)} -> {label(e.to_state)}"
-        if e.from_state != e.to_state
-        else f"at {label(e.to_state)}"
-    )
-    parts = [f"#{e.seq} {e.at[:19]}Z {e.actor} ({e.role}) {e.kind}: {move}"]
+
+def _head(e: m.HistoryEvent, wf: Workflow | None) -> str:
+    if e.from_state is None:
+        move = f"-> {_label(wf, e.to_state)}"
+    elif e.from_state != e.to_state:
+        move = f"{_label(wf, e.from_state)} -> {_label(wf, e.to_state)}"
+    else:
+        move = f"at {_label(wf, e.to_state)}"
+    return f"#{e.seq} {e.at[:19]}Z {e.actor} ({e.role}) {e.kind}: {move}"
+
+
+def _ids(ids: list[Any]) -> str:
+    shown = ", ".join(f"#{i}" for i in ids[:5])
+    return shown + (f", ... (+{len(ids) - 5})" if len(ids) > 5 else "")
+
+
+def evidence_refs(value: dict[str, Any]) -> str:
+    """The records a criterion's evidence names, compactly (``partner #1, #2``)."""
+    parts: list[str] = []
+    record = value.get("record")
+    for key, v in value.items():
+        if key in ("task", "found", "count") or (key == "record" and "fields" in value):
+            continue
+        if key == "fields" and isinstance(v, list):
+            parts.append(f"{record or 'fields'}: " + ", ".join(map(str, v)))
+        elif isinstance(v, list):
+            parts.append(f"{key} {_ids(v)}")
+        elif isinstance(v, dict):
+            inner = [
+                f"{name} {_ids(ids if isinstance(ids, list) else [ids])}"
+                for name, ids in v.items()
+            ]
+            parts.append(f"{key}: " + "; ".join(inner))
+        elif isinstance(v, bool) or v is None:
+            continue
+        elif isinstance(v, int):
+            parts.append(f"{key} #{v}")
+        else:
+            parts.append(f"{key} {v}")
+    return ", ".join(parts)
+
+
+def event_line(e: m.HistoryEvent, wf: Workflow | None = None) -> str:
+    """One event on one line: who moved what where, why, on what evidence."""
+    parts = [_head(e, wf)]
     if e.reason:
         parts.append(f"reason: {e.reason}")
     waived = json.loads(e.waived)
@@ -197,13 +243,78 @@ def event_line(e: m.HistoryEvent, wf: Workflow | None = None) -> str:
     evidence = json.loads(e.evidence)
     if evidence:
         parts.append(
-            "evidence: " + ", ".join(f"{k} ({v.get('task')})" for k, v in evidence.items())
+            "evidence: "
+            + ", ".join(
+                f"{k} ({v.get('task')})" if isinstance(v, dict) else str(k)
+                for k, v in evidence.items()
+            )
         )
     data = json.loads(e.data)
-    if data.get("gate_debt"):
+    if isinstance(data.get("gate_debt"), list) and data["gate_debt"]:
         parts.append(f"gate debt: {len(data['gate_debt'])} criteria")
-    if data.get("outcome"):
-        parts.append(f"outcome: {data['outcome']}")
-    if data.get("replica"):
-        parts.append(f"replica: {data['replica']}")
+    elif data.get("gate_debt") is True and data.get("step"):
+        parts.append(f"settles gate debt of {_label(wf, data['step'])}")
+    for key in ("outcome", "replica", "schedule", "occurrence"):
+        if data.get(key):
+            parts.append(f"{key}: {data[key]}")
     return "; ".join(parts)
+
+
+def timeline(events: Iterable[m.HistoryEvent], wf: Workflow | None = None) -> list[str]:
+    """A partnership's history for people: one heading per event, then its details.
+
+    Waivers are shown where they took effect (on the move that passed the gate)
+    with the reason and author recorded by the waive event before it.
+    """
+    lines: list[str] = []
+    waivers: dict[tuple[str, str], m.HistoryEvent] = {}
+    for e in events:
+        head = _head(e, wf)
+        lines.append(head + (f"  reason: {e.reason}" if e.reason else ""))
+        data = json.loads(e.data)
+        evidence = json.loads(e.evidence)
+        waived = json.loads(e.waived)
+        if e.kind == "waive":
+            step = data.get("step") or e.from_state or ""
+            for c in waived:
+                waivers[(step, c)] = e
+            task = f" (task {data['task']})" if data.get("task") else ""
+            what = "gate debt of" if data.get("gate_debt") is True else "a criterion of"
+            lines.append(f"    waived: {', '.join(waived)}{task}, {what} {_label(wf, step)}")
+            continue
+        for key, v in evidence.items():
+            v = v if isinstance(v, dict) else {}
+            word = "backfilled" if e.kind == "backfill" else "evidence"
+            refs = evidence_refs(v)
+            lines.append(
+                f"    {word:<10} {v.get('task', '?'):<5} {key}: {v.get('found', '')}"
+                + (f" [{refs}]" if refs else "")
+            )
+        for c in waived:
+            by = waivers.get((e.from_state or "", c))
+            task = _task(wf, e.from_state, c)
+            source = f" by {by.actor} [#{by.seq}]: {by.reason}" if by else " (no waive event)"
+            lines.append(f"    {'waived':<10} {task:<5} {c}{source}")
+        debt = data.get("gate_debt")
+        if isinstance(debt, list) and debt:
+            steps = sorted({int(str(d).split(":", 1)[0]) for d in debt if ":" in str(d)})
+            span = f"steps {steps[0]}-{steps[-1]}" if len(steps) > 1 else f"step {steps[0]}"
+            lines.append(
+                f"    gate debt  {len(debt)} criteria of {span} not evidenced "
+                f"('mspflow debt list {e.partnership}')"
+            )
+        for key in ("outcome", "note", "replica", "parent"):
+            if data.get(key):
+                lines.append(f"    {key:<10} {data[key]}")
+        if e.kind == "review-due" and data.get("occurrence"):
+            lines.append(f"    schedule   {data.get('schedule')} due {data['occurrence']}")
+        if e.from_state != e.to_state:
+            waivers = {}  # a waiver holds for one visit of a step
+    return lines
+
+
+def _task(wf: Workflow | None, state: str | None, criterion: str) -> str:
+    if wf is None or state is None or wf.find_step(state) is None:
+        return "?"
+    c = wf.step(state).criterion(criterion)
+    return c.task if c else "?"
