@@ -1,12 +1,303 @@
-"""``mspflow audit ...``: the auditor's commands (read-only by construction)."""
+"""``mspflow audit ...``: the auditor's commands (read-only by construction).
+
+Every command opens its own read-only engine (SQLite ``mode=ro``; read-only
+transactions on PostgreSQL) rather than the shared one, and checks that the
+acting user is an auditor or a secretariat member before reading anything.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import click
 
-from mspflow.cli import _Group
+from mspflow.cli import App, _Group, emit
+
+__all__ = ["audit"]
+
+# The same decorators as mspflow.cli's, made here: the two modules import each
+# other, and mypy cannot see the type of a decorator object across that cycle.
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
+pass_app = click.make_pass_decorator(App)
 
 
 @click.group(cls=_Group)
 def audit() -> None:
     """Verify, query, export and check the history (read-only)."""
+
+
+def _open(app: App) -> Any:
+    """A read-only engine for this command, closed with it; exit 6 for other roles."""
+    from mspflow.audit.access import authorize, open_read_only
+    from mspflow.auth import actor_name
+
+    engine = open_read_only(app.url)
+    click.get_current_context().call_on_close(engine.dispose)
+    authorize(engine, actor_name(app.actor_name))
+    return engine
+
+
+@contextmanager
+def _reader_may_stop() -> Iterator[None]:
+    """End quietly when the reader of a long listing stops early (``| head``)."""
+    try:
+        yield
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+
+
+def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from mspflow.clock import parse_instant
+
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not an ISO 8601 instant or date") from None
+
+
+# --------------------------------------------------------------------------- log
+
+
+@audit.command("log")
+@click.option(
+    "--partnership",
+    "-p",
+    "partnerships",
+    multiple=True,
+    metavar="P",
+    help="Only this partnership (repeatable).",
+)
+@click.option(
+    "--actor",
+    "actors",
+    multiple=True,
+    metavar="NAME",
+    help="Only events by this user, or 'scheduler' (repeatable).",
+)
+@click.option(
+    "--step", metavar="STEP", help="Only events leaving, entering or at this step (number or id)."
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Only this kind of event: create, onboard, advance, revisit, conclude, "
+    "review-due, waive, backfill, scale-up (repeatable).",
+)
+@click.option(
+    "--since",
+    callback=_instant,
+    metavar="INSTANT",
+    help="From this instant on (ISO 8601, inclusive; no offset means UTC).",
+)
+@click.option(
+    "--until",
+    callback=_instant,
+    metavar="INSTANT",
+    help="Before this instant (ISO 8601, exclusive).",
+)
+@json_option
+@pass_app
+def audit_log(
+    app: App,
+    partnerships: tuple[str, ...],
+    actors: tuple[str, ...],
+    step: str | None,
+    kinds: tuple[str, ...],
+    since: Any,
+    until: Any,
+    as_json: bool,
+) -> None:
+    """Events of the whole portfolio, oldest first, one line each."""
+    from mspflow.audit.queries import Definitions, LogFilter, iter_events
+    from mspflow.store import read_session
+    from mspflow.views import event_dict, event_line
+
+    engine = _open(app)
+    f = LogFilter(partnerships, actors, kinds, step, since, until)
+    with read_session(engine) as s, _reader_may_stop():
+        defs = Definitions(s)
+        first = True
+        if as_json:
+            click.echo("[", nl=False)
+        for e in iter_events(s, f):
+            if as_json:
+                text = json.dumps(event_dict(e), indent=2, ensure_ascii=False)
+                click.echo(("\n" if first else ",\n") + _indent(text), nl=False)
+            else:
+                click.echo(f"{e.partnership} {event_line(e, defs.by_label(e.definition))}")
+            first = False
+        if as_json:
+            click.echo("\n]" if not first else "]")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+# --------------------------------------------------------------------------- chain
+
+
+def _anchor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    from mspflow.audit.verify import Anchor
+    from mspflow.errors import UsageError
+
+    if value is None:
+        return None
+    try:
+        return Anchor.parse(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@audit.command("verify")
+@click.option(
+    "--anchor",
+    callback=_anchor,
+    metavar="SEQ:HASH",
+    help="Also check the history against an anchor noted earlier "
+    "('mspflow audit anchor'): catches a rewrite from scratch or cut-off events.",
+)
+@json_option
+@pass_app
+def audit_verify(app: App, anchor: Any, as_json: bool) -> None:
+    """Recompute the hash chain; exit 8 naming the first event that does not verify."""
+    from mspflow.audit.verify import verify_chain
+
+    result = verify_chain(_open(app), anchor=anchor)
+    data = {
+        "ok": True,
+        "events": result.events,
+        "head": {"seq": result.head.seq, "hash": result.head.hash, "anchor": str(result.head)},
+        "anchor": str(anchor) if anchor else None,
+    }
+    against = f"; matches anchor {anchor.seq}" if anchor else ""
+    emit(data, as_json, f"history verified: {result.events} events, head {result.head}{against}")
+
+
+@audit.command("anchor")
+@json_option
+@pass_app
+def audit_anchor(app: App, as_json: bool) -> None:
+    """Print the newest event as SEQ:HASH, to keep outside the system."""
+    from mspflow.audit.verify import head_anchor
+
+    head = head_anchor(_open(app))
+    emit({"seq": head.seq, "hash": head.hash, "anchor": str(head)}, as_json, str(head))
+
+
+# --------------------------------------------------------------------------- export
+
+
+@audit.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "xes", "ocel"]),
+    required=True,
+    help="csv or jsonl (one row per event), xes (IEEE 1849, one trace per partnership) "
+    "or ocel (OCEL 2.0 JSON, events related to partnerships, partners, meetings, reviews ...).",
+)
+@click.option(
+    "--partnership",
+    "-p",
+    "partnerships",
+    multiple=True,
+    metavar="P",
+    help="Only this partnership (repeatable; default: the whole portfolio).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write to FILE (required for xes and ocel; csv and jsonl default to standard output).",
+)
+@json_option
+@pass_app
+def audit_export(
+    app: App, fmt: str, partnerships: tuple[str, ...], output: str | None, as_json: bool
+) -> None:
+    """Export the history for process-mining and spreadsheet tools."""
+    from pathlib import Path
+
+    from mspflow.audit import export as exporting
+    from mspflow.errors import UsageError
+    from mspflow.store import read_session
+
+    if output is None and fmt in ("xes", "ocel"):
+        suffix = "ocel.json" if fmt == "ocel" else fmt
+        raise UsageError(
+            f"--format {fmt} writes a file",
+            hint=f"add --output FILE, e.g. --output history.{suffix}",
+        )
+    engine = _open(app)
+    with read_session(engine) as s:
+        if output is None:
+            with _reader_may_stop():
+                exporting.export(s, fmt, sys.stdout, partnerships)
+            return
+        done = exporting.export_file(s, fmt, Path(output), partnerships)
+    data = {
+        "format": fmt,
+        "path": str(done.path),
+        "cases": done.cases,
+        "events": done.events,
+        "objects": done.objects,
+    }
+    objects = ", ".join(f"{n} {k}" for k, n in done.objects.items() if n)
+    emit(
+        data,
+        as_json,
+        f"{done.path}: {fmt}, {done.cases} partnerships, {done.events} events"
+        + (f", objects: {objects}" if objects else ""),
+    )
+
+
+# --------------------------------------------------------------------------- conformance
+
+
+@audit.command("conformance")
+@click.option(
+    "--partnership",
+    "-p",
+    "partnerships",
+    multiple=True,
+    metavar="P",
+    help="Only this partnership (repeatable; default: the whole portfolio).",
+)
+@json_option
+@pass_app
+def audit_conformance(app: App, partnerships: tuple[str, ...], as_json: bool) -> None:
+    """Replay each history against its pinned definition; exit 8 listing every deviation."""
+    from mspflow.audit.conformance import check
+    from mspflow.errors import AuditFailure
+    from mspflow.store import read_session
+
+    with read_session(_open(app)) as s:
+        report = check(s, partnerships)
+    scope = f"{report.partnerships} partnerships, {report.events} events replayed"
+    emit(
+        report.as_dict(),
+        as_json,
+        lambda: (
+            "\n".join(d.line() for d in report.deviations)
+            if report.deviations
+            else f"the portfolio conforms to its definitions: {scope}"
+        ),
+    )
+    if not report.conforms:
+        affected = len({d.partnership for d in report.deviations})
+        raise AuditFailure(
+            f"{len(report.deviations)} deviation(s) in {affected} partnership(s) ({scope})",
+            hint="each line above names the event and what the definition expected",
+        )
