@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mspflow.auth import Actor
 from mspflow.clock import ManualClock
-from mspflow.definition import find_workflow
+from mspflow.definition import Workflow, find_workflow
 from mspflow.engine import PartnershipService, definition_for
 from mspflow.errors import GateNotMet
 from mspflow.evidence import record, update_partner
@@ -175,9 +176,11 @@ def _story(say: Say, engine: Any, path: Path) -> None:
         f"{wf.label(move.dest)}\n"
     )
 
+    forum = _simulated_year(say, engine, clock, service, amara, wf, text)
+
     with read_session(engine) as s:
         say("Portfolio:")
-        for ref in (water, "safe-water-for-pursat", png, banana):
+        for ref in (water, "safe-water-for-pursat", png, banana, forum):
             d = partnership_dict(service, s, service.get(s, ref), detail=False)
             where = (
                 f"step {d['step']['number']} {d['step']['name']}"
@@ -191,4 +194,130 @@ def _story(say: Say, engine: Any, path: Path) -> None:
         wf_pinned = definition_for(s, p)
         for event in service.history(s, p):
             say("  " + event_line(event, wf_pinned))
+        p = service.get(s, forum)
+        say(f"\nLast moves of {forum}:")
+        for event in service.history(s, p)[-3:]:
+            say("  " + event_line(event, wf_pinned))
     say(f"\nInspect it: mspflow --db {path} partnership list")
+    say(f"             mspflow --db {path} schedule status")
+
+
+def _simulated_year(
+    say: Say,
+    engine: Any,
+    clock: ManualClock,
+    service: PartnershipService,
+    amara: Actor,
+    wf: Workflow,
+    text: str,
+) -> str:
+    """A year of the scheduler on a moved clock: one sweep a day, as the daemon
+    would make them; reminders, one missed meeting flagged overdue, quarterly
+    reviews that start step 9 on their own."""
+    from mspflow.scheduler.notify import TerminalChannel
+    from mspflow.scheduler.sweep import Sweeper
+    from mspflow.scheduler.times import local_date
+
+    tz = "Asia/Bangkok"
+    forum = service.create(
+        amara,
+        name="Mekong water users forum",
+        wf=wf,
+        definition_text=text,
+        slug="mekong-forum",
+        at_step="7",
+        timezone=tz,
+    ).slug
+    record_piece(service, amara, forum, WALK[1]["partner-identified"])
+    record_piece(service, amara, forum, WALK[9]["panel-complete"])  # task 9.1
+    today = local_date(clock.now(), tz)
+    first = today.replace(day=min(today.day, 20)) + timedelta(days=7)
+    schedules = {
+        "coordination-meeting": ("monthly", first),
+        "monitoring": ("monthly", first + timedelta(days=14)),
+        "review-panel": ("quarterly", first + timedelta(days=60)),
+    }
+    for kind, (cadence, start) in schedules.items():
+        record(
+            service,
+            amara,
+            forum,
+            "schedule",
+            {"kind": kind, "cadence": cadence, "start": start.isoformat(), "at": "09:00"},
+        )
+    say(
+        f"[{forum}] onboarded at step 7 ({tz}); schedules agreed: monthly coordination "
+        f"meetings from {first}, monthly monitoring, a quarterly review panel"
+    )
+    say(f"[{forum}] a simulated year, one sweep a day at 09:30 local time:")
+    lines: list[str] = []
+    sweeper = Sweeper(engine, clock, channels=[TerminalChannel(lines.append)], name="daemon")
+    begin = clock.now()
+    end = begin + timedelta(days=365)
+    meetings = [local_date(o, tz) for o in _occ(engine, forum, "coordination-meeting", begin, end)]
+    monitoring = [local_date(o, tz) for o in _occ(engine, forum, "monitoring", begin, end)]
+    missed = meetings[4]
+    totals = {"reminders": 0, "overdue": 0, "reviews": 0}
+    month = None
+    for day in range(366):
+        on = today + timedelta(days=day)
+        clock.set(datetime.combine(on, time(9, 30), tzinfo=ZoneInfo(tz)))
+        if on in meetings and on != missed:
+            record(service, amara, forum, "meeting", {"on": on.isoformat(), "minutes": "Held"})
+        if on in monitoring:
+            record(
+                service,
+                amara,
+                forum,
+                "monitoring",
+                {"kind": "progress", "on": on.isoformat(), "summary": "On plan"},
+            )
+        lines.clear()
+        report = sweeper.sweep()
+        totals["reminders"] += report.fired.get("reminder notified", 0)
+        totals["overdue"] += report.fired.get("overdue notified", 0)
+        if on.strftime("%Y-%m") != month and lines:
+            month = on.strftime("%Y-%m")
+            if day < 45 or report.fired.get("overdue notified"):
+                for line in lines:
+                    say("    " + line.strip())
+        elif report.fired.get("overdue notified"):
+            for line in lines:
+                say("    " + line.strip())
+        if report.moved:
+            totals["reviews"] += 1
+            say(f"    {on}: the quarterly review fell due; the scheduler moved {forum} to step 9")
+            _review_cycle(service, amara, forum, on)
+            say(f"    {on}: review panel met; revisions recorded; back to step 7 (the loop)")
+    say(
+        f"[{forum}] the year in numbers: {totals['reminders']} reminders sent, "
+        f"{totals['overdue']} overdue flag (the meeting of {missed} has no minutes), "
+        f"{totals['reviews']} reviews started by the scheduler\n"
+    )
+    return forum
+
+
+def _occ(engine: Any, ref: str, kind: str, begin: datetime, end: datetime) -> list[datetime]:
+    from sqlmodel import col, select
+
+    from mspflow.scheduler.times import occurrences
+    from mspflow.store import models as m
+
+    with read_session(engine) as s:
+        row = s.exec(
+            select(m.Schedule)
+            .join(m.Partnership, col(m.Partnership.id) == m.Schedule.partnership_id)
+            .where(m.Partnership.slug == ref, m.Schedule.kind == kind)
+        ).one()
+    return list(occurrences(row, after=begin, until=end))
+
+
+def _review_cycle(service: PartnershipService, actor: Actor, ref: str, on: date) -> None:
+    """What the secretariat records once a review starts (tasks 9.1-10.2)."""
+    day = on.isoformat()
+    for kind, findings in (("progress", "Milestones met"), ("process", "Partners engaged")):
+        record(service, actor, ref, "review", {"kind": kind, "on": day, "findings": findings})
+    service.move(actor, ref, kind="advance")
+    record(service, actor, ref, "revision", {"description": f"Work plan adjusted on {day}"})
+    record(service, actor, ref, "lesson", {"text": f"Lesson of the review of {day}"})
+    service.move(actor, ref, kind="advance", dest="7")

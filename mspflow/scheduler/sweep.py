@@ -47,7 +47,7 @@ from sqlmodel import Session, col, select
 from mspflow.auth import SCHEDULER
 from mspflow.clock import Clock
 from mspflow.definition.model import CADENCE_DAYS, AutoTrigger, Workflow
-from mspflow.engine import PartnershipService, _parse_stored
+from mspflow.engine import _PARSED, PartnershipService, _parse_stored
 from mspflow.errors import ConcurrentChange
 from mspflow.scheduler.notify import Channel, Outgoing, TerminalChannel, message_id
 from mspflow.scheduler.times import at_local, iter_occurrences, local_date, shift_days
@@ -554,22 +554,24 @@ class Sweeper:
             self._settle(leased, results, now, report)
 
     def _lease(self, now: datetime) -> list[m.Notification]:
+        eligible = or_(
+            and_(
+                col(m.Notification.status) == "pending",
+                col(m.Notification.next_attempt_at) <= to_db(now),
+            ),
+            and_(
+                col(m.Notification.status) == "sending",
+                col(m.Notification.lease_until) < to_db(now),
+            ),
+        )
+        with read_session(self.engine) as s:  # most sweeps find nothing: no write then
+            if s.execute(select(m.Notification.id).where(eligible).limit(1)).first() is None:
+                return []
         with write_session(self.engine) as s:
             ids = list(
                 s.execute(
                     select(m.Notification.id)
-                    .where(
-                        or_(
-                            and_(
-                                col(m.Notification.status) == "pending",
-                                col(m.Notification.next_attempt_at) <= to_db(now),
-                            ),
-                            and_(
-                                col(m.Notification.status) == "sending",
-                                col(m.Notification.lease_until) < to_db(now),
-                            ),
-                        )
-                    )
+                    .where(eligible)
                     .order_by(col(m.Notification.id))
                     .limit(self.batch)
                     .with_for_update(skip_locked=True)
@@ -744,6 +746,9 @@ def record_exists(s: Session, sched: m.Schedule, first: date, last: date) -> boo
 
 
 def _parse_cached(s: Session, content_hash: str) -> Workflow:
+    known = _PARSED.get(content_hash)
+    if known is not None:
+        return known
     stored = s.get(m.WorkflowDefinition, content_hash)
     assert stored is not None
     return _parse_stored(content_hash, stored.source_text, stored.name)
