@@ -643,7 +643,35 @@ def debt_backfill(app: App, ref: str, as_json: bool) -> None:
 # --------------------------------------------------------------------------- evidence
 
 
-@main.group(cls=_Group)
+#: The kinds of evidence, as in :data:`mspflow.evidence.RECORDS` (a test keeps
+#: them equal). Listed here so that ``--help`` does not import the store.
+RECORD_KINDS = (
+    "profile", "scope", "governance", "decision-making", "sdg", "objective", "partner",
+    "resource", "risk", "signature", "component", "component-lead", "activity", "leadership",
+    "leadership-agreement", "schedule", "meeting", "health-check", "monitoring", "report",
+    "panel-member", "review", "revision", "lesson", "attestation",
+)  # fmt: skip
+
+
+class _LazyGroup(_Group):
+    """A group some of whose commands are built from the evidence specs on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})  # command name -> kind of record
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in self.lazy:
+            command = _record_command(self.lazy[name])
+            self.add_command(command, name)
+        return command
+
+
+@main.group(cls=_LazyGroup, lazy={kind: kind for kind in RECORD_KINDS})
 def record() -> None:
     """Record evidence the exit gates read (one command per kind of record)."""
 
@@ -688,13 +716,6 @@ def _record_command(kind: str) -> click.Command:
     return click.Command(kind, callback=run, params=params, help=f"{spec.help} (task {spec.task})")
 
 
-def _add_record_commands() -> None:
-    from mspflow.evidence import RECORDS
-
-    for kind in RECORDS:
-        record.add_command(_record_command(kind))
-
-
 @record.command("resource-mobilized")
 @click.argument("ref", metavar="P")
 @click.argument("resource_id", type=int)
@@ -723,7 +744,7 @@ def attest(app: App, ref: str, task: str, note: str, link: str | None) -> None:
     click.echo(f"{ref}: task {task} attested")
 
 
-@main.group(cls=_Group)
+@main.group(cls=_LazyGroup, lazy={"add": "partner"})
 def partner() -> None:
     """Partner organizations of a partnership."""
 
@@ -772,7 +793,7 @@ def partner_update(app: App, /, ref: str, name: str, **values: Any) -> None:
     click.echo(f"{ref}: partner {name} updated")
 
 
-@main.group(cls=_Group)
+@main.group(cls=_LazyGroup, lazy={"add": "schedule"})
 def schedule() -> None:
     """Agreed cadences: coordination meetings, monitoring, reviews (FRAMEWORK 4)."""
 
@@ -797,13 +818,6 @@ def import_cmd(app: App, ref: str, path: str, as_json: bool) -> None:
     )
 
 
-def _add_aliases() -> None:
-    partner.add_command(_record_command("partner"), "add")
-    schedule.add_command(_record_command("schedule"), "add")
-
-
-_add_record_commands()
-_add_aliases()
 
 
 # --------------------------------------------------------------------------- demo
