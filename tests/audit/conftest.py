@@ -53,9 +53,10 @@ def put_step(service: PartnershipService, ref: str, step: int, skip: str = "") -
             put(service, ref, records)
 
 
-def build(path: Path) -> None:
+def build(url: str) -> None:
+    """Create the portfolio in the empty database at ``url``."""
     clock = ManualClock(datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc))
-    engine = make_engine(f"sqlite:///{path}", create_dirs=True)
+    engine = make_engine(url, create_dirs=True)
     create_schema(engine)
     add_user(engine, clock, None, "ana", "secretariat", "ana@example.org", first=True)
     add_user(engine, clock, ANA, "ivo", "auditor", None)
@@ -169,7 +170,7 @@ class Portfolio:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("audit") / "portfolio.db"
-    build(path)
+    build(f"sqlite:///{path}")
     return path
 
 

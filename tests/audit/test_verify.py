@@ -210,3 +210,20 @@ def test_empty_history_verifies_against_the_genesis_anchor(tmp_path: Path) -> No
             verify_chain(engine, anchor=Anchor(1, "a" * 64))
     finally:
         engine.dispose()
+
+
+def test_the_fast_hash_is_the_history_hash(portfolio: Portfolio) -> None:
+    """verify's own encoder must agree with mspflow.history's on every event and odd text."""
+    from mspflow.audit.verify import FIELD_ORDER, row_hash
+
+    assert sorted(FIELD_ORDER) == sorted(history.HASHED_FIELDS)
+    events = portfolio.events()
+    for event in events:
+        fields = {name: getattr(event, name) for name in history.HASHED_FIELDS}
+        assert row_hash([fields[n] for n in FIELD_ORDER]) == event.hash
+    odd = {name: getattr(events[1], name) for name in history.HASHED_FIELDS}
+    for text in ['quote " backslash \\ slash /', "tab\tline\nnul\x00", "é ü 水 \u2028 😀", ""]:
+        odd.update(reason=text, actor=text)
+        assert row_hash([odd[n] for n in FIELD_ORDER]) == history.compute_hash(odd)
+    odd.update(reason=None, seq=2**40)
+    assert row_hash([odd[n] for n in FIELD_ORDER]) == history.compute_hash(odd)
