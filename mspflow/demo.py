@@ -198,6 +198,10 @@ def _story(say: Say, engine: Any, path: Path) -> None:
         say(f"\nLast moves of {forum}:")
         for event in service.history(s, p)[-3:]:
             say("  " + event_line(event, wf_pinned))
+    say("")
+    from mspflow.audit.story import audit_epilogue
+
+    audit_epilogue(engine, path.parent / "audit", say)
     say(f"\nInspect it: mspflow --db {path} partnership list")
     say(f"             mspflow --db {path} schedule status")
 

@@ -177,6 +177,39 @@ def test_scheduler_run_sweeps_and_stops(env: dict[str, str]) -> None:
     assert "sweeping every 60 s" in done.stderr
 
 
+def test_two_daemons_on_one_database_send_each_reminder_once(
+    env: dict[str, str], smtp_server: Any
+) -> None:
+    inbox, port = smtp_server
+    daemon_env = {
+        **os.environ,
+        **env,
+        "MSPFLOW_SMTP_HOST": "127.0.0.1",
+        "MSPFLOW_SMTP_PORT": str(port),
+        "MSPFLOW_SMTP_SECURITY": "none",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    for now in ("2027-02-25T08:00:00Z", "2027-03-03T08:00:00Z"):
+        daemons = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mspflow", "scheduler", "run", "--max-sweeps", "1",
+                 "--name", name],
+                env={**daemon_env, "MSPFLOW_NOW": now},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("daemon-a", "daemon-b")
+        ]  # fmt: skip
+        for d in daemons:
+            _, err = d.communicate(timeout=120)
+            assert d.returncode == 0, err
+    delivered = inbox.delivered()
+    assert len(delivered) == len(set(delivered)) == 8  # two reminders, four people
+    fired = json.loads(run(env, "schedule", "fired", "--json"))
+    assert len(fired) == 2 and {f["purpose"] for f in fired} == {"reminder"}
+
+
 def _expand(event: Any, until: datetime) -> list[datetime]:
     start = event.decoded("dtstart")
     if "rrule" not in event:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -392,3 +393,72 @@ def test_the_midterm_review_follows_the_time_frame(
     assert midterms() == [(date(2028, 2, 29), True)]  # day 365 of 730
     record(service, SECRETARIAT, water, "scope", {"end": "2028-02-29"})
     assert midterms() == [(date(2028, 2, 29), False), (date(2027, 8, 30), True)]
+
+
+def test_email_goes_over_starttls_with_a_login(
+    engine: Engine, clock: ManualClock, water: str, tmp_path: Path
+) -> None:
+    import trustme
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
+    from mspflow.scheduler.sweep import Sweeper
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    logins: list[tuple[bytes, bool]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        ok = isinstance(data, LoginPassword) and data.password == b"s3cret"
+        logins.append((data.login, ok))
+        return AuthResult(success=ok)
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+
+        def sweeper(password: str, name: str) -> Sweeper:
+            config = SmtpConfig(
+                host="127.0.0.1",
+                port=port,
+                security="starttls",
+                username="msp",
+                password=password,
+                sender="MSP <msp@example.org>",
+                ca_file=str(ca_file),
+                timeout=5,
+            )
+            return Sweeper(
+                engine,
+                clock,
+                channels=[TerminalChannel(lambda line: None), EmailChannel(config)],
+                name=name,
+            )
+
+        clock.set(berlin(2027, 2, 25))
+        refused = sweeper("wrong", "one").sweep()
+        assert refused.failed == 4 and inbox.messages == []
+        assert logins == [(b"msp", False)]
+        clock.advance(timedelta(minutes=1))
+        report = sweeper("s3cret", "two").sweep()
+        assert report.sent == 4 and report.failed == 0
+    finally:
+        controller.stop()
+    assert sorted(rcpt for rcpt, _ in inbox.delivered()) == sorted(
+        PARTNER_EMAILS | {"ana@example.org"}
+    )
+    assert logins[-1] == (b"msp", True)
