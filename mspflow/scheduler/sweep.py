@@ -210,7 +210,24 @@ class Sweeper:
             state = s.get(m.SweepState, 1)
             watermark = as_utc(state.swept_until) if state else None
             plans = self._plans(s)
-            dues, reviews = self._dues(s, plans, watermark, now)
+        reviews: dict[int, list[_Due]] = defaultdict(list)
+        last_id = 0
+        while True:  # schedules in pages, so memory stays flat however large the portfolio
+            with read_session(self.engine) as s:
+                page = s.exec(
+                    select(m.Schedule)
+                    .where(col(m.Schedule.active).is_(True), col(m.Schedule.id) > last_id)
+                    .order_by(col(m.Schedule.id))
+                    .limit(self.batch)
+                ).all()
+                if not page:
+                    break
+                last_id = page[-1].id or 0
+                dues = self._dues(s, plans, watermark, now, page, reviews)
+            for chunk in _chunks(dues, self.batch):
+                self._record(chunk, plans, now, report)
+        with read_session(self.engine) as s:
+            dues = self._time_frame_ends(s, plans, watermark, now)
         for chunk in _chunks(dues, self.batch):
             self._record(chunk, plans, now, report)
         for pid, candidates in reviews.items():
@@ -259,11 +276,12 @@ class Sweeper:
         plans: Mapping[int, _Plan],
         watermark: datetime | None,
         now: datetime,
-    ) -> tuple[list[_Due], dict[int, list[_Due]]]:
+        schedules: Sequence[m.Schedule],
+        reviews: dict[int, list[_Due]],
+    ) -> list[_Due]:
+        """What fell due for ``schedules``; due reviews are added to ``reviews``."""
         dues: list[_Due] = []
-        reviews: dict[int, list[_Due]] = defaultdict(list)
         overdue: list[tuple[_Due, m.Schedule, date, date]] = []
-        schedules = s.exec(select(m.Schedule).where(col(m.Schedule.active).is_(True))).all()
         for sched in schedules:
             plan = plans.get(sched.partnership_id)
             if plan is None:
@@ -367,7 +385,17 @@ class Sweeper:
                 earlier.outcome = "flagged"
             items[-1].detail["missed"] = [item.detail["occurrence"] for item in items]
             dues.extend(items)
-        # The end of the time frame: consider step 12 (task 12.1).
+        return dues
+
+    def _time_frame_ends(
+        self,
+        s: Session,
+        plans: Mapping[int, _Plan],
+        watermark: datetime | None,
+        now: datetime,
+    ) -> list[_Due]:
+        """The end of the time frame: the secretariat should consider step 12 (task 12.1)."""
+        dues: list[_Due] = []
         for scope in s.exec(select(m.Scope).where(col(m.Scope.end_date).is_not(None))):
             plan = plans.get(scope.partnership_id)
             if plan is None or scope.end_date is None:
@@ -390,7 +418,7 @@ class Sweeper:
                         audience="secretariat",
                     )
                 )
-        return dues, reviews
+        return dues
 
     def _record(
         self, dues: Sequence[_Due], plans: Mapping[int, _Plan], now: datetime, report: SweepReport

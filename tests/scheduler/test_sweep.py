@@ -181,7 +181,7 @@ def test_a_due_quarterly_review_moves_step_7_to_9_as_the_scheduler(
 def test_after_downtime_each_missed_trigger_fires_at_most_once_and_late(
     engine: Engine, clock: ManualClock, water: str, sweeper_for: Any
 ) -> None:
-    sweeper = sweeper_for()
+    sweeper = sweeper_for(batch=1)  # one schedule, one trigger, one message per page
     clock.set(berlin(2027, 2, 1))
     sweeper.sweep()  # the daemon runs once, then is down until June
     clock.set(berlin(2027, 6, 2))
