@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -31,7 +32,10 @@ def cli() -> Callable[..., Result]:
 
 # --------------------------------------------------------------------------- stores
 
+import os  # noqa: E402
+import sqlite3  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
 from sqlalchemy import Engine  # noqa: E402
@@ -42,15 +46,109 @@ from mspflow.definition import Workflow, find_workflow  # noqa: E402
 from mspflow.engine import PartnershipService  # noqa: E402
 from mspflow.store import create_schema, make_engine  # noqa: E402
 from mspflow.users import add_user  # noqa: E402
+from tests.support.figures import FIGURES  # noqa: E402
+from tests.support.pgserver import PgServer, PgUnavailable, name_of  # noqa: E402
 
-BACKENDS = ["sqlite"]
 SECRETARIAT = Actor("ana", "secretariat")
+
+#: Every store contract, CLI and scheduler test runs once per backend. The
+#: PostgreSQL runs are marked ``postgres`` (deselect with ``-m "not postgres"``).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the session, started on first use.
+
+    Where it cannot start, the tests that need it skip with the reason, except
+    under CI (the ``CI`` environment variable), where they fail: CI must run them.
+    """
+    server: PgServer | None = None
+    try:
+        server = PgServer()
+        server.start()
+    except PgUnavailable as exc:
+        if server is not None:
+            server.stop()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL tests cannot run under CI: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL server unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+class Backend:
+    """Fresh databases of one kind for one test (or module), removed afterwards."""
+
+    def __init__(self, name: str, folder: Path, server: PgServer | None = None) -> None:
+        self.name = name
+        self.folder = folder
+        self.server = server
+        self._made: list[str] = []
+        self._n = 0
+
+    def new_url(self) -> str:
+        """A new, empty database."""
+        if self.server is None:
+            self._n += 1
+            return f"sqlite:///{self.folder / f'store-{self._n}.db'}"
+        name = self.server.create_database()
+        self._made.append(name)
+        return self.server.url(name)
+
+    def copy(self, url: str) -> str:
+        """A new database holding what ``url`` holds now (nobody may be connected to it)."""
+        if self.server is None:
+            target = self.new_url()
+            source = sqlite3.connect(url.removeprefix("sqlite:///"))
+            dest = sqlite3.connect(target.removeprefix("sqlite:///"))
+            with dest:
+                source.backup(dest)
+            source.close()
+            dest.close()
+            return target
+        name = self.server.create_database(template=name_of(url))
+        self._made.append(name)
+        return self.server.url(name)
+
+    def drop(self, url: str) -> None:
+        if self.server is None:
+            path = url.removeprefix("sqlite:///")
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
+            return
+        name = name_of(url)
+        self.server.drop_database(name)
+        if name in self._made:
+            self._made.remove(name)
+
+    def close(self) -> None:
+        for name in self._made:
+            assert self.server is not None
+            self.server.drop_database(name)
+        self._made.clear()
+
+
+@contextmanager
+def open_backend(request: pytest.FixtureRequest, name: str, folder: Path) -> Iterator[Backend]:
+    server = request.getfixturevalue("pg_server") if name == "postgresql" else None
+    backend = Backend(name, folder, server)
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with open_backend(request, request.param, tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+def db_url(backend: Backend) -> str:
     """A fresh, empty database URL on each backend."""
-    return f"sqlite:///{tmp_path / 'store.db'}"
+    return backend.new_url()
 
 
 @pytest.fixture
@@ -82,3 +180,11 @@ def msp() -> Workflow:
 @pytest.fixture(scope="session")
 def msp_text(msp: Workflow) -> str:
     return Path(msp.source).read_text(encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures the concurrency and fault tests measured, printed with or without ``-s``."""
+    if FIGURES:
+        terminalreporter.section("mspflow figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from mspflow.store import make_engine, write_session
 from mspflow.store.models import SCHEMA_VERSION
 from tests.conftest import invoke
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(db_url: str) -> dict[str, str]:
     env = {
-        "MSPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "MSPFLOW_DATABASE_URL": db_url,
         "MSPFLOW_ACTOR": "ana",
         "MSPFLOW_NOW": "2027-01-04T09:00:00Z",
     }
@@ -95,9 +96,10 @@ def test_bad_date_is_one_line(env: dict[str, str]) -> None:
 
 
 def test_unknown_schema_version_is_refused(env: dict[str, str]) -> None:
-    path = env["MSPFLOW_DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    engine = make_engine(env["MSPFLOW_DATABASE_URL"])
+    with write_session(engine) as s:
+        s.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    engine.dispose()
     line = one_line(run(env, "partnership", "list", code=9))
     assert f"schema version {SCHEMA_VERSION + 1}" in line
 

@@ -9,10 +9,9 @@ at the gate with exit 3, naming the criterion and its task id.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from mspflow.evidence import RECORDS
 from mspflow.store import make_engine, read_session
 from mspflow.store.models import HistoryEvent, Partnership
 from mspflow.walk import WALK
-from tests.conftest import invoke
+from tests.conftest import BACKENDS, Backend, invoke, open_backend
 
 P = "water"
 WF = find_workflow("msp-12-step")
@@ -59,12 +58,13 @@ def argv(kind: str, values: Mapping[str, Any]) -> list[str]:
 
 @dataclass
 class Db:
-    path: Path
+    url: str
+    backend: Backend
 
     @property
     def env(self) -> dict[str, str]:
         return {
-            "MSPFLOW_DATABASE_URL": f"sqlite:///{self.path}",
+            "MSPFLOW_DATABASE_URL": self.url,
             "MSPFLOW_ACTOR": "ana",
             "MSPFLOW_NOW": "2027-03-01T09:00:00Z",
         }
@@ -76,7 +76,7 @@ class Db:
 
     def reload(self) -> tuple[str, int, int]:
         """(state, version, number of events) through a brand-new connection."""
-        engine = make_engine(f"sqlite:///{self.path}")
+        engine = make_engine(self.url)
         try:
             with read_session(engine) as s:
                 p = s.exec(select(Partnership).where(Partnership.slug == P)).one()
@@ -86,20 +86,24 @@ class Db:
             engine.dispose()
 
     def events(self) -> list[HistoryEvent]:
-        engine = make_engine(f"sqlite:///{self.path}")
+        engine = make_engine(self.url)
         try:
             with read_session(engine) as s:
                 return list(s.exec(select(HistoryEvent).order_by(col(HistoryEvent.seq))))
         finally:
             engine.dispose()
 
-    def copy(self, to: Path) -> Db:
-        source, target = sqlite3.connect(self.path), sqlite3.connect(to)
-        with target:
-            source.backup(target)
-        source.close()
-        target.close()
-        return Db(to)
+    def copy(self) -> Db:
+        return Db(self.backend.copy(self.url), self.backend)
+
+    @contextmanager
+    def scratch(self) -> Iterator[Db]:
+        """A copy for one test, removed afterwards."""
+        db = self.copy()
+        try:
+            yield db
+        finally:
+            self.backend.drop(db.url)
 
     def record_step(self, step: int, skip: str | None = None) -> None:
         for criterion, records in WALK[step].items():
@@ -121,23 +125,25 @@ class Db:
         return data
 
 
-@pytest.fixture(scope="module")
-def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Db, dict[int, Db]]]:
-    """Walk 1 -> 12 once; keep a snapshot from before each step's evidence."""
-    folder = tmp_path_factory.mktemp("walk")
-    db = Db(folder / "walk.db")
-    db.run("init", "--admin", "ana")
-    db.run("partnership", "create", "Safe water", "--id", P)
-    snapshots: dict[int, Db] = {}
-    for step in range(1, 11):
-        snapshots[step] = db.copy(folder / f"before-{step}.db")
-        db.record_step(step)
-        db.advance(*(["--to", "11"] if step == 10 else []))
-    snapshots[11] = db.copy(folder / "before-11.db")
-    db.run("scale-up", P, "--dimension", "social", "--description", "Reach more provinces")
-    db.advance()
-    snapshots[12] = db.copy(folder / "before-12.db")
-    yield db, snapshots
+@pytest.fixture(scope="module", params=BACKENDS)
+def walk(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Db, dict[int, Db]]]:
+    """Walk 1 -> 12 once per backend; keep a snapshot from before each step's evidence."""
+    with open_backend(request, request.param, tmp_path_factory.mktemp("walk")) as backend:
+        db = Db(backend.new_url(), backend)
+        db.run("init", "--admin", "ana")
+        db.run("partnership", "create", "Safe water", "--id", P)
+        snapshots: dict[int, Db] = {}
+        for step in range(1, 11):
+            snapshots[step] = db.copy()
+            db.record_step(step)
+            db.advance(*(["--to", "11"] if step == 10 else []))
+        snapshots[11] = db.copy()
+        db.run("scale-up", P, "--dimension", "social", "--description", "Reach more provinces")
+        db.advance()
+        snapshots[12] = db.copy()
+        yield db, snapshots
 
 
 def test_walk_reaches_moving_on_with_one_event_per_move(walk: tuple[Db, dict[int, Db]]) -> None:
@@ -156,21 +162,25 @@ CRITERIA = [(step, c) for step, pieces in WALK.items() for c in pieces]
 
 @pytest.mark.parametrize(("step", "criterion"), CRITERIA, ids=[f"{s}-{c}" for s, c in CRITERIA])
 def test_leaving_out_one_piece_fails_that_criterion(
-    walk: tuple[Db, dict[int, Db]], tmp_path: Path, step: int, criterion: str
+    walk: tuple[Db, dict[int, Db]], step: int, criterion: str
 ) -> None:
-    db = walk[1][step].copy(tmp_path / "scenario.db")
-    db.record_step(step, skip=criterion)
-    before = db.reload()
-    out = db.run("advance", P, *(["--to", "11"] if step == 10 else []), code=3)
-    task = WF.step(step).criterion(criterion).task  # type: ignore[union-attr]
-    assert "1 criterion(s) unmet" in out, out
-    assert f"task {task} [{criterion}]" in out
-    assert db.reload() == before  # nothing written
+    with walk[1][step].scratch() as db:
+        db.record_step(step, skip=criterion)
+        before = db.reload()
+        out = db.run("advance", P, *(["--to", "11"] if step == 10 else []), code=3)
+        task = WF.step(step).criterion(criterion).task  # type: ignore[union-attr]
+        assert "1 criterion(s) unmet" in out, out
+        assert f"task {task} [{criterion}]" in out
+        assert db.reload() == before  # nothing written
 
 
 @pytest.mark.parametrize("outcome", [o.id for o in WF.outcomes])
-def test_every_outcome(walk: tuple[Db, dict[int, Db]], tmp_path: Path, outcome: str) -> None:
-    db = walk[1][12].copy(tmp_path / "outcome.db")
+def test_every_outcome(walk: tuple[Db, dict[int, Db]], outcome: str) -> None:
+    with walk[1][12].scratch() as db:
+        _conclude(db, outcome)
+
+
+def _conclude(db: Db, outcome: str) -> None:
     target = WF.outcome(outcome)
     assert target is not None
     extra = ["--reason", target.reasons[0]] if target.reasons else []

@@ -15,13 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session
 
 from mspflow.errors import StorageError
-from mspflow.store import models
-from mspflow.store.models import SCHEMA_VERSION, SchemaVersion
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -110,67 +108,37 @@ def _redact(url: str) -> str:
     return url
 
 
-#: The history is append-only in the database itself, not only by convention:
-#: an UPDATE or DELETE fails. (Someone with the database's owner rights can
-#: still drop the triggers; that is what hash-chain verification is for.)
-_APPEND_ONLY = {
-    "sqlite": [
-        "CREATE TRIGGER IF NOT EXISTS history_event_no_update BEFORE UPDATE ON history_event "
-        "BEGIN SELECT RAISE(ABORT, 'history_event is append-only'); END",
-        "CREATE TRIGGER IF NOT EXISTS history_event_no_delete BEFORE DELETE ON history_event "
-        "BEGIN SELECT RAISE(ABORT, 'history_event is append-only'); END",
-    ],
-    "postgresql": [
-        "CREATE OR REPLACE FUNCTION mspflow_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'history_event is append-only'; END $$",
-        "DROP TRIGGER IF EXISTS history_event_append_only ON history_event",
-        "CREATE TRIGGER history_event_append_only BEFORE UPDATE OR DELETE ON history_event "
-        "FOR EACH ROW EXECUTE FUNCTION mspflow_append_only()",
-    ],
-}
-
-
 def create_schema(engine: Engine) -> None:
-    """Create every table and stamp the schema version (idempotent)."""
+    """Bring the database to the newest schema by running the migrations (idempotent).
+
+    An empty database gets every table, the append-only triggers on the
+    history and the schema_version row (revision 0001 onwards); an existing
+    one is upgraded, or refused if it is not mspflow's or is newer.
+    """
+    from mspflow.store import migrations
+
     try:
-        SQLModel.metadata.create_all(engine, tables=_tables())
-        with engine.begin() as conn:
-            for statement in _APPEND_ONLY.get(engine.dialect.name, []):
-                conn.exec_driver_sql(statement)
-        with write_session(engine) as session:
-            if session.get(SchemaVersion, 1) is None:
-                session.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
+        migrations.upgrade(engine)
     except OperationalError as exc:
         raise StorageError(f"cannot create the database: {exc.orig}") from None
     check_schema(engine)
 
 
-def _tables() -> list[Any]:
-    assert models.SCHEMA_VERSION  # the import registers the tables on the metadata
-    return list(SQLModel.metadata.sorted_tables)
-
-
 def check_schema(engine: Engine) -> None:
-    """Refuse a database whose schema this code does not know."""
+    """Refuse a database whose schema this code does not know, or that needs upgrading.
+
+    Both the ``schema_version`` row and the migration revision must be the ones
+    this code was written for.
+    """
+    from mspflow.store import migrations
+
     try:
-        if not inspect(engine).has_table("schema_version"):
-            raise StorageError(
-                f"the database at {_redact(str(engine.url))} is not an mspflow database "
-                "(no schema_version table)",
-                hint="run 'mspflow init' to create one",
-            )
-        with Session(engine) as session:
-            row = session.exec(select(SchemaVersion)).first()
+        found = migrations.status(engine)
     except OperationalError as exc:
         raise StorageError(f"cannot open the database: {exc.orig}") from None
-    found = row.version if row else None
-    if found != SCHEMA_VERSION:
-        newer = found is not None and found > SCHEMA_VERSION
-        raise StorageError(
-            f"database schema version {found} is not supported by this mspflow "
-            f"(it uses version {SCHEMA_VERSION})",
-            hint="upgrade mspflow" if newer else "run 'mspflow db upgrade'",
-        )
+    problem = found.problem(_redact(str(engine.url)))
+    if problem is not None:
+        raise problem
 
 
 @contextmanager

@@ -66,10 +66,10 @@ def test_schema_version_is_stamped_and_checked(engine: Engine) -> None:
         check_schema(engine)
 
 
-def test_not_an_mspflow_database(tmp_path: Path) -> None:
+def test_not_an_mspflow_database(db_url: str) -> None:
     from mspflow.store import make_engine
 
-    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}", create_dirs=True)
+    other = make_engine(db_url, create_dirs=True)
     with other.begin() as conn:
         conn.execute(text("CREATE TABLE t (x int)"))
     with pytest.raises(StorageError, match="not an mspflow database"):
