@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -175,6 +176,35 @@ def test_scheduler_run_sweeps_and_stops(env: dict[str, str]) -> None:
     assert "sweep at 2027-03-03 08:00Z: fired" in done.stdout
     assert "coordination meeting on 2027-03-04 09:00" in done.stdout
     assert "sweeping every 60 s" in done.stderr
+
+
+def test_the_daemon_stops_cleanly_on_sigterm(env: dict[str, str]) -> None:
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "mspflow", "scheduler", "run", "--interval", "3600"],
+        env={
+            **os.environ,
+            **env,
+            "MSPFLOW_NOW": "2027-03-03T08:00:00Z",
+            "PYTHONPATH": str(Path(__file__).parents[2]),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None
+        lines = []
+        while not (line := daemon.stdout.readline()).startswith("sweep at"):
+            assert line, "the daemon ended before its first sweep"  # EOF
+            lines.append(line)  # the terminal channel's reminders come first
+        assert line.startswith("sweep at 2027-03-03 08:00Z"), line
+        assert "coordination meeting on 2027-03-04" in "".join(lines)
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    finally:
+        daemon.kill()
+    assert daemon.returncode == 0, err
+    assert "stopping on signal 15" in err
 
 
 def test_two_daemons_on_one_database_send_each_reminder_once(
