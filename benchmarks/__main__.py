@@ -47,8 +47,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME",
         help="write pyinstrument profiles to .bench-cache/profiles/: sqlite-move, "
-        "sqlite-history, sqlite-verify, sqlite-move-at-scale (and the same for postgresql), "
-        "startup, or all (profiling slows what it measures)",
+        "sqlite-history, sqlite-verify, sqlite-status, sqlite-sweep, sqlite-move-at-scale "
+        "(postgresql-... likewise), or all; 'startup' lists the slowest imports instead. "
+        "Profiling slows what it measures.",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     return parser.parse_args(argv)
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             suite.run_scale(
                 report, "sqlite", suite.Portfolios(big, small, suite.sqlite_copy), sizes, wanted
             )
-            suite.scheduler_slots(report, "sqlite")
+            suite.run_sweep(
+                report, "sqlite", suite.Portfolios(big, small, suite.sqlite_copy), sizes, wanted
+            )
         if pg_base is not None:
             _run_pg(report, pg_base, sizes, wanted, only)
         elif "pg" in only:
@@ -138,8 +141,9 @@ def _run_pg(report: Any, base: str, sizes: Any, wanted: set[str], only: set[str]
             with pgserver.scratch(base, f"bench_copy_{tag}_{os.getpid()}", template) as url:
                 yield url
 
-        suite.run_scale(report, "postgresql", suite.Portfolios(big, small, copy), sizes, wanted)
-        suite.scheduler_slots(report, "postgresql")
+        ports = suite.Portfolios(big, small, copy)
+        suite.run_scale(report, "postgresql", ports, sizes, wanted)
+        suite.run_sweep(report, "postgresql", ports, sizes, wanted)
 
 
 @contextmanager

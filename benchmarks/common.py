@@ -133,30 +133,35 @@ class Report:
         )
 
     def table(self) -> str:
-        rows = [("backend", "figure", "median", "baseline (same run)", "ratio", "target", "")]
-        for f in self.figures:
-            ratio = (
-                f"{f.ratio:.2f}x" if f.check_on == "value" or f.target >= 1 else f"{f.ratio:.1%}"
-            )
-            rows.append(
-                (
-                    f.backend,
-                    f.name,
-                    f"{_num(f.value)} {f.unit}",
-                    f"{f.baseline_name}: {_num(f.baseline)} {f.unit}",
-                    ratio,
-                    f.target_text(),
-                    "PASS" if f.passed else "MISS",
-                )
-            )
-        for p in self.pending:
-            rows.append((p.backend, p.name, "-", "-", "-", p.target, "PENDING"))
+        rows: list[tuple[str, ...]] = [
+            ("backend", "figure", "median", "baseline (same run)", "ratio", "target", "")
+        ]
+        order = [f.backend for f in self.figures] + [p.backend for p in self.pending]
+        for backend in dict.fromkeys(order):
+            rows += [self._row(f) for f in self.figures if f.backend == backend]
+            rows += [
+                (p.backend, p.name, "-", "-", "-", p.target, "PENDING")
+                for p in self.pending
+                if p.backend == backend
+            ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+    def _row(self, f: Figure) -> tuple[str, ...]:
+        ratio = f"{f.ratio:.2f}x" if f.check_on == "value" or f.target >= 1 else f"{f.ratio:.1%}"
+        return (
+            f.backend,
+            f.name,
+            f"{_num(f.value)} {f.unit}",
+            f"{f.baseline_name}: {_num(f.baseline)} {f.unit}",
+            ratio,
+            f.target_text(),
+            "PASS" if f.passed else "MISS",
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,10 @@ What it holds: each partnership was created at step 1 and advanced to a
 step between 1 and 12 or concluded; waivers fill the history up to the asked
 number of events; every partnership has three partners and a profile row.
 Events of different partnerships interleave in time, as they would on a real
-platform, and the clock spreads them over about three years.
+platform, and the clock spreads them over about three years. Each open
+partnership in delivery (steps 7-12) has a monthly coordination-meeting and a
+monthly monitoring schedule at 09:00 UTC, and one in ten of those has an open
+overdue flag (a ``fired_trigger`` row a sweep would have written).
 
 SQLite databases are cached under ``.bench-cache/`` by a key made of
 :data:`GENERATOR_VERSION`, the schema's DDL and the sizes; PostgreSQL ones
@@ -47,7 +50,7 @@ from mspflow.walk import PARTNERS
 __all__ = ["GENERATOR_VERSION", "Portfolio", "cache_key", "generate", "sqlite_portfolio"]
 
 #: Bump when the generated data changes, so cached databases are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 BATCH = 20_000
 ACTORS = [f"staff{i:02d}" for i in range(20)]
@@ -287,13 +290,95 @@ def generate(engine: Engine, partnerships: int, events: int, seed: int = 7) -> N
         )
         for chunk in _chunks(profiles, BATCH):
             conn.execute(insert(m.Profile.__table__), chunk)  # type: ignore[attr-defined]
+    delivering = [i for i in range(partnerships) if 6 <= state[i] < len(states)]
+    schedules, flags = _schedules(delivering, created, rng)
+    with engine.begin() as conn:
+        tables: list[tuple[Any, list[dict[str, Any]]]] = [
+            (m.Schedule, schedules),
+            (m.FiredTrigger, flags),
+        ]
+        for model, rows in tables:
+            for chunk in _chunks(rows, BATCH):
+                conn.execute(insert(model.__table__), chunk)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
-            # Rows were given explicit ids: move the sequence past them.
-            conn.execute(
-                text("SELECT setval(pg_get_serial_sequence('partnership', 'id'), :n)"),
-                {"n": partnerships},
+            # Rows were given explicit ids: move the sequences past them.
+            for table, n in (
+                ("partnership", partnerships),
+                ("schedule", len(schedules)),
+                ("fired_trigger", len(flags)),
+            ):
+                conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :n)"),
+                    {"n": max(n, 1)},
+                )
+
+
+#: The schedules every partnership in delivery has (FRAMEWORK.md section 4).
+SCHEDULED = (("coordination-meeting", "meeting"), ("monitoring", "monitoring"))
+
+
+def _schedules(
+    delivering: list[int], created: list[datetime], rng: random.Random
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Schedule rows for partnerships in delivery, and open overdue flags on some."""
+    schedules: list[dict[str, Any]] = []
+    flags: list[dict[str, Any]] = []
+    for i in delivering:
+        first = (created[i] + timedelta(days=120)).date().replace(day=rng.randint(1, 28))
+        for kind, record_kind in SCHEDULED:
+            sid = len(schedules) + 1
+            schedules.append(
+                {
+                    "id": sid,
+                    "partnership_id": i + 1,
+                    "recorded_by": ACTOR.name,
+                    "recorded_at": _utc(created[i] + timedelta(days=100)),
+                    "kind": kind,
+                    "cadence": "monthly",
+                    "starts_on": first,
+                    "local_time": "09:00",
+                    "timezone": "UTC",
+                    "lead_days": "7,1",
+                    "grace_days": 7,
+                    "active": True,
+                }
             )
+            if kind == "coordination-meeting" and rng.random() < 0.1:
+                # A meeting last month whose minutes never came.
+                occurrence = datetime(START.year - 1, 12, first.day, 9, 0, tzinfo=timezone.utc)
+                day = occurrence.date()
+                flags.append(
+                    {
+                        "id": len(flags) + 1,
+                        "key": f"s{sid}:overdue:{occurrence:%Y-%m-%dT%H:%MZ}",
+                        "partnership_id": i + 1,
+                        "schedule_id": sid,
+                        "purpose": "overdue",
+                        "occurrence": occurrence,
+                        "due_at": occurrence + timedelta(days=7),
+                        "fired_at": occurrence + timedelta(days=7, minutes=5),
+                        "late": False,
+                        "outcome": "notified",
+                        "detail": _dumps(
+                            {
+                                "schedule": kind,
+                                "schedule_id": sid,
+                                "occurrence": f"{occurrence:%Y-%m-%dT%H:%MZ}",
+                                "record": record_kind,
+                                "window": [
+                                    str(day - timedelta(days=15)),
+                                    str(day + timedelta(days=15)),
+                                ],
+                                "grace_days": 7,
+                                "task": "7.1",
+                            }
+                        ),
+                        "sweeper": "bench",
+                        "resolved_at": None,
+                    }
+                )
+    return schedules, flags
 
 
 def _chunks(rows: Any, size: int) -> Iterator[list[dict[str, Any]]]:

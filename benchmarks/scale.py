@@ -11,7 +11,6 @@ import random
 import time
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from benchmarks.walks import _connect, _sql
@@ -87,24 +86,33 @@ def history_raw(r: Reader, slug: str) -> float:
 # --------------------------------------------------------------------------- counts
 
 
-def counts_mspflow(r: Reader) -> tuple[float, dict[str, int]]:
-    """Partnerships per step, as a portfolio summary would ask through SQLModel."""
+def counts_mspflow(r: Reader) -> tuple[float, dict[str, Any]]:
+    """Partnerships per step and open overdue flags, as ``mspflow schedule`` asks for them."""
+    from mspflow.scheduler.status import portfolio_counts
+
     start = time.perf_counter()
     with read_session(r.engine) as s:
-        rows = s.exec(
-            select(m.Partnership.state, func.count(col(m.Partnership.id))).group_by(
-                m.Partnership.state
-            )
-        ).all()
+        counts = portfolio_counts(s)
     elapsed = time.perf_counter() - start
-    return elapsed, {state: int(n) for state, n in rows}
+    return elapsed, {
+        "by_state": {k: int(v) for k, v in counts["by_state"].items()},
+        "overdue_flags": {k: int(v) for k, v in counts["overdue_flags"].items()},
+    }
 
 
-def counts_raw(r: Reader) -> tuple[float, dict[str, int]]:
+def counts_raw(r: Reader) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
-    rows = r.raw("SELECT state, count(id) FROM partnership GROUP BY state")
+    by_state = r.raw("SELECT state, count(*) FROM partnership GROUP BY state")
+    overdue = r.raw(
+        "SELECT p.slug, count(*) FROM partnership p JOIN fired_trigger f"
+        " ON f.partnership_id = p.id WHERE f.purpose = 'overdue' AND f.resolved_at IS NULL"
+        " GROUP BY p.slug"
+    )
     elapsed = time.perf_counter() - start
-    return elapsed, {state: int(n) for state, n in rows}
+    return elapsed, {
+        "by_state": {k: int(v) for k, v in by_state},
+        "overdue_flags": {k: int(v) for k, v in overdue},
+    }
 
 
 # --------------------------------------------------------------------------- verify
@@ -172,3 +180,29 @@ def verify_raw(r: Reader) -> tuple[float, int]:
     if r.dialect == "postgresql":
         r.conn.rollback()
     return time.perf_counter() - start, expected - 1
+
+
+# --------------------------------------------------------------------------- schedule status
+
+
+def status_items_mspflow(r: Reader, slugs: list[str], now: Any) -> tuple[float, int]:
+    """``mspflow schedule status`` for the given partnerships: overdue, due, upcoming items."""
+    from mspflow.scheduler.status import schedule_items
+
+    items = 0
+    start = time.perf_counter()
+    with read_session(r.engine) as s:
+        for slug in slugs:
+            items += len(schedule_items(s, r.service.get(s, slug), now))
+    return time.perf_counter() - start, items
+
+
+def overdue_raw(r: Reader) -> float:
+    """The open overdue flags, read by hand: what the database needs to say what is overdue."""
+    start = time.perf_counter()
+    r.raw(
+        "SELECT p.slug, f.key, f.occurrence, f.due_at FROM fired_trigger f JOIN partnership p"
+        " ON p.id = f.partnership_id WHERE f.purpose = 'overdue' AND f.resolved_at IS NULL"
+        " ORDER BY f.occurrence"
+    )
+    return time.perf_counter() - start
