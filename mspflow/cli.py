@@ -41,6 +41,9 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt:
             _fail(["interrupted; nothing half-written was kept"], 130)
+        except BrokenPipeError:  # the reader stopped early (``| head``): end quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # a bug: keep the promise of one line, offer the detail
             if os.environ.get("MSPFLOW_DEBUG"):
                 raise

@@ -8,22 +8,14 @@ acting user is an auditor or a secretariat member before reading anything.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from mspflow.cli import App, _Group, emit
+from mspflow.cli import App, _Group, emit, json_option, pass_app
 
 __all__ = ["audit"]
-
-# The same decorators as mspflow.cli's, made here: the two modules import each
-# other, and mypy cannot see the type of a decorator object across that cycle.
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys).")
-pass_app = click.make_pass_decorator(App)
 
 
 @click.group(cls=_Group)
@@ -40,16 +32,6 @@ def _open(app: App) -> Any:
     click.get_current_context().call_on_close(engine.dispose)
     authorize(engine, actor_name(app.actor_name))
     return engine
-
-
-@contextmanager
-def _reader_may_stop() -> Iterator[None]:
-    """End quietly when the reader of a long listing stops early (``| head``)."""
-    try:
-        yield
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
 
 
 def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -124,7 +106,7 @@ def audit_log(
 
     engine = _open(app)
     f = LogFilter(partnerships, actors, kinds, step, since, until)
-    with read_session(engine) as s, _reader_may_stop():
+    with read_session(engine) as s:
         defs = Definitions(s)
         first = True
         if as_json:
@@ -243,8 +225,7 @@ def audit_export(
     engine = _open(app)
     with read_session(engine) as s:
         if output is None:
-            with _reader_may_stop():
-                exporting.export(s, fmt, sys.stdout, partnerships)
+            exporting.export(s, fmt, sys.stdout, partnerships)
             return
         done = exporting.export_file(s, fmt, Path(output), partnerships)
     data = {
