@@ -26,6 +26,7 @@ __all__ = [
     "create_database",
     "database_exists",
     "database_url",
+    "databases",
     "drop_database",
     "find_bindir",
     "pg_server",
@@ -148,6 +149,12 @@ def database_exists(base: str, name: str) -> bool:
             conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             is not None
         )
+
+
+def databases(base: str, prefix: str) -> list[str]:
+    with _admin(base) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database").fetchall()
+    return [name for (name,) in rows if name.startswith(prefix)]
 
 
 def create_database(base: str, name: str, template: str | None = None) -> str:

@@ -16,7 +16,7 @@ monthly monitoring schedule at 09:00 UTC, and one in ten of those has an open
 overdue flag (a ``fired_trigger`` row a sweep would have written).
 
 SQLite databases are cached under ``.bench-cache/`` by a key made of
-:data:`GENERATOR_VERSION`, the schema's DDL and the sizes; PostgreSQL ones
+:data:`GENERATOR_VERSION`, the schema (DDL, migration scripts) and the sizes; PostgreSQL ones
 are kept as databases named by the same key.
 """
 
@@ -47,7 +47,15 @@ from mspflow.store import models as m
 from mspflow.users import add_user
 from mspflow.walk import PARTNERS
 
-__all__ = ["GENERATOR_VERSION", "Portfolio", "cache_key", "generate", "sqlite_portfolio"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "Portfolio",
+    "cache_key",
+    "copy_sqlite",
+    "generate",
+    "pg_portfolio",
+    "sqlite_portfolio",
+]
 
 #: Bump when the generated data changes, so cached databases are rebuilt.
 GENERATOR_VERSION = 2
@@ -66,14 +74,19 @@ class Portfolio:
 
 
 def cache_key(partnerships: int, events: int, dialect: str = "sqlite") -> str:
-    """Changes with the generator, the schema (its DDL) and the sizes."""
+    """Changes with the generator, the schema (DDL and migrations) and the sizes."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     assert m.SCHEMA_VERSION
     d: Any = sqlite.dialect() if dialect == "sqlite" else postgresql.dialect()  # type: ignore[no-untyped-call]
     ddl = "\n".join(str(CreateTable(t).compile(dialect=d)) for t in SQLModel.metadata.sorted_tables)
+    # The schema is made by the migrations: their text is part of the key too.
+    import mspflow.store.migrations as migrations
+
+    folder = Path(migrations.__file__).parent
+    scripts = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*.py")))
     wf, _text = bundled()
-    raw = f"{GENERATOR_VERSION}|{ddl}|{wf.content_hash}|{partnerships}|{events}"
+    raw = f"{GENERATOR_VERSION}|{ddl}|{scripts}|{wf.content_hash}|{partnerships}|{events}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
@@ -418,6 +431,8 @@ def pg_portfolio(base: str, partnerships: int, events: int, say: Any = print) ->
             engine.dispose()
         if done is not None:
             return Portfolio(url, partnerships, events, key, 0.0)
+    for stale in pgserver.databases(base, prefix):
+        pgserver.drop_database(base, stale)
     say(f"  generating {partnerships:,} partnerships / {events:,} events into database {name} ...")
     start = time.perf_counter()
     pgserver.create_database(base, name)

@@ -22,10 +22,14 @@ from mspflow.store import models as m
 
 __all__ = [
     "COLUMNS",
+    "Reader",
     "counts_mspflow",
     "counts_raw",
     "history_mspflow",
     "history_raw",
+    "overdue_raw",
+    "sample",
+    "status_items_mspflow",
     "verify_mspflow",
     "verify_raw",
 ]

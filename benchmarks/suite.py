@@ -18,7 +18,18 @@ from typing import Any
 
 from benchmarks.common import Figure, Profile, Report, median
 
-__all__ = ["Sizes", "environment", "run_scale", "run_startup", "run_sweep", "run_transitions"]
+__all__ = [
+    "FULL",
+    "QUICK",
+    "Portfolios",
+    "Sizes",
+    "environment",
+    "run_scale",
+    "run_startup",
+    "run_sweep",
+    "run_transitions",
+    "sqlite_copy",
+]
 
 
 @dataclass(frozen=True)

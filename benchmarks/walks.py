@@ -33,9 +33,11 @@ from mspflow.walk import WALK
 __all__ = [
     "ACTOR",
     "MOVES",
+    "START",
     "MspflowWalker",
     "RawWalker",
     "SpiffWalker",
+    "SpiffWorkflowWalker",
     "bundled",
 ]
 
