@@ -64,7 +64,7 @@ __all__ = [
 
 #: The schema this code reads and writes. A database at another version is
 #: refused (see :func:`mspflow.store.db.check_schema`).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -468,7 +468,7 @@ class HistoryEvent(SQLModel, table=True):
     __tablename__ = "history_event"
     seq: int = Field(primary_key=True)
     partnership: str = Field(index=True)  # the partnership's slug
-    at: str  # UTC, ISO 8601 with microseconds and 'Z'
+    at: str = Field(index=True)  # UTC, ISO 8601 with microseconds and 'Z' (sorts as time)
     actor: str = Field(index=True)
     role: str
     kind: str = Field(index=True)
