@@ -44,7 +44,7 @@ from mspflow.auth import Actor  # noqa: E402
 from mspflow.clock import ManualClock  # noqa: E402
 from mspflow.definition import Workflow, find_workflow  # noqa: E402
 from mspflow.engine import PartnershipService  # noqa: E402
-from mspflow.store import create_schema, make_engine  # noqa: E402
+from mspflow.store import check_schema, create_schema, make_engine  # noqa: E402
 from mspflow.users import add_user  # noqa: E402
 from tests.support.figures import FIGURES  # noqa: E402
 from tests.support.pgserver import PgServer, PgUnavailable, name_of  # noqa: E402
@@ -77,15 +77,52 @@ def pg_server() -> Iterator[PgServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def schema_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("schema")
+
+
+#: Per backend, one database the migrations ran on, copied wherever a test needs
+#: the schema: a copy takes milliseconds, running the migrations a large part of
+#: a second on PostgreSQL. (test_migrations runs them for real.)
+_TEMPLATES: dict[tuple[str, int], str] = {}
+
+
 class Backend:
     """Fresh databases of one kind for one test (or module), removed afterwards."""
 
-    def __init__(self, name: str, folder: Path, server: PgServer | None = None) -> None:
+    def __init__(
+        self, name: str, folder: Path, server: PgServer | None = None, *, schema_folder: Path
+    ) -> None:
         self.name = name
         self.folder = folder
         self.server = server
+        self.schema_folder = schema_folder
         self._made: list[str] = []
         self._n = 0
+
+    def _template(self) -> str:
+        key = (self.name, self.server.port if self.server else 0)
+        if key not in _TEMPLATES:
+            if self.server is None:
+                url = f"sqlite:///{self.schema_folder / 'template.db'}"
+            else:
+                url = self.server.url(self.server.create_database())
+            engine = make_engine(url, create_dirs=True)
+            create_schema(engine)
+            engine.dispose()
+            _TEMPLATES[key] = url
+        return _TEMPLATES[key]
+
+    def with_schema(self, url: str) -> None:
+        """Turn the empty database ``url`` into one at the newest schema."""
+        template = self._template()
+        if self.server is None:
+            _sqlite_copy(template, url)
+            return
+        name = name_of(url)
+        self.server.drop_database(name)
+        self.server.create_database(template=name_of(template), name=name)
 
     def new_url(self) -> str:
         """A new, empty database."""
@@ -100,12 +137,7 @@ class Backend:
         """A new database holding what ``url`` holds now (nobody may be connected to it)."""
         if self.server is None:
             target = self.new_url()
-            source = sqlite3.connect(url.removeprefix("sqlite:///"))
-            dest = sqlite3.connect(target.removeprefix("sqlite:///"))
-            with dest:
-                source.backup(dest)
-            source.close()
-            dest.close()
+            _sqlite_copy(url, target)
             return target
         name = self.server.create_database(template=name_of(url))
         self._made.append(name)
@@ -129,10 +161,19 @@ class Backend:
         self._made.clear()
 
 
+def _sqlite_copy(source_url: str, target_url: str) -> None:
+    source = sqlite3.connect(source_url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(target_url.removeprefix("sqlite:///"))
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
 @contextmanager
 def open_backend(request: pytest.FixtureRequest, name: str, folder: Path) -> Iterator[Backend]:
     server = request.getfixturevalue("pg_server") if name == "postgresql" else None
-    backend = Backend(name, folder, server)
+    backend = Backend(name, folder, server, schema_folder=request.getfixturevalue("schema_folder"))
     try:
         yield backend
     finally:
@@ -157,9 +198,11 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def engine(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    engine = make_engine(db_url, create_dirs=True)
-    create_schema(engine)
+def engine(backend: Backend, db_url: str, clock: ManualClock) -> Iterator[Engine]:
+    """``db_url`` at the newest schema, with users ana (secretariat), ivo and pia."""
+    backend.with_schema(db_url)
+    engine = make_engine(db_url)
+    check_schema(engine)
     add_user(engine, clock, None, "ana", "secretariat", "ana@example.org", first=True)
     add_user(engine, clock, SECRETARIAT, "ivo", "auditor", None)
     add_user(engine, clock, SECRETARIAT, "pia", "partner", None)

@@ -172,9 +172,9 @@ class PgServer:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, template: str | None = None) -> str:
+    def create_database(self, template: str | None = None, name: str | None = None) -> str:
         """A new database (a copy of ``template`` if given); returns its name."""
-        name = f"mspflow_test_{next(self._ids)}"
+        name = name or f"mspflow_test_{next(self._ids)}"
         if template is None:
             self._conn.execute(f'CREATE DATABASE "{name}"')
         else:
