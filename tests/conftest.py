@@ -56,25 +56,56 @@ SECRETARIAT = Actor("ana", "secretariat")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """One PostgreSQL server for the session, started on first use.
+_PG: dict[str, Any] = {}
 
-    Where it cannot start, the tests that need it skip with the reason, except
-    under CI (the ``CI`` environment variable), where they fail: CI must run them.
-    """
-    server: PgServer | None = None
+
+def _pg() -> PgServer:
+    """The session's PostgreSQL server, started on first use (or why it cannot start)."""
+    if "error" in _PG:
+        raise PgUnavailable(_PG["error"])
+    if "server" not in _PG:
+        server: PgServer | None = None
+        try:
+            server = PgServer()
+            server.start()
+        except PgUnavailable as exc:
+            if server is not None:
+                server.stop()
+            _PG["error"] = str(exc)
+            raise
+        _PG["server"] = server
+    server = _PG["server"]
+    assert isinstance(server, PgServer)
+    return server
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``postgres`` skip, with one reason for all of them, where no
+    server can start; under CI (the ``CI`` environment variable) they fail."""
+    if item.get_closest_marker("postgres") is None:
+        return
     try:
-        server = PgServer()
-        server.start()
+        _pg()
     except PgUnavailable as exc:
-        if server is not None:
-            server.stop()
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL tests cannot run under CI: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL server unavailable: {exc}")
-    yield server
-    server.stop()
+        raise pytest.skip.Exception(f"PostgreSQL server unavailable: {exc}") from None
+
+
+def pytest_sessionfinish() -> None:
+    server = _PG.pop("server", None)
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PgServer:
+    """The session's PostgreSQL server (tests using it must be marked ``postgres``)."""
+    try:
+        return _pg()
+    except PgUnavailable as exc:
+        pytest.fail(f"the test needs PostgreSQL but is not marked 'postgres': {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ def _sqlite_engine(url: str, *, create_dirs: bool, read_only: bool) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         if not read_only:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -99,6 +99,24 @@ def _sqlite_engine(url: str, *, create_dirs: bool, read_only: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _wal(cur: Any) -> None:
+    """Put the file in WAL mode (it stays so). Switching a new file needs it to
+    itself, and SQLite answers "locked" at once instead of waiting on the busy
+    timeout, so two processes opening a new database together wait here."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _redact(url: str) -> str:

@@ -40,11 +40,11 @@ class PgUnavailable(Exception):
 
 
 def find_bin_dir() -> Path:
-    """The directory holding initdb and pg_ctl."""
+    """The directory holding initdb and pg_ctl (only ``MSPFLOW_PG_BIN`` when set)."""
     given = os.environ.get("MSPFLOW_PG_BIN")
     candidates = [Path(given)] if given else []
     on_path = shutil.which("pg_ctl")
-    if on_path:
+    if on_path and not given:
         candidates.append(Path(on_path).resolve().parent)
 
     def major(path: str) -> int:
@@ -52,7 +52,7 @@ def find_bin_dir() -> Path:
         return int(part) if part.isdigit() else 0
 
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=major, reverse=True)
-    candidates += [Path(p) for p in found]
+    candidates += [] if given else [Path(p) for p in found]
     for folder in candidates:
         if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
             return folder
