@@ -48,7 +48,7 @@ from mspflow.auth import SCHEDULER
 from mspflow.clock import Clock
 from mspflow.definition.model import CADENCE_DAYS, AutoTrigger, Workflow
 from mspflow.engine import _PARSED, PartnershipService, _parse_stored
-from mspflow.errors import ConcurrentChange
+from mspflow.errors import ConcurrentChange, InvalidInput
 from mspflow.scheduler.notify import Channel, Outgoing, TerminalChannel, message_id
 from mspflow.scheduler.times import at_local, iter_occurrences, local_date, shift_days
 from mspflow.store import models as m
@@ -457,9 +457,7 @@ class Sweeper:
         auto = _auto_trigger(plan.wf, str(latest.detail["schedule"]))
         assert auto is not None
         if plan.state not in auto.sources:
-            latest.outcome = "not-applicable"
-            latest.detail["why"] = f"the partnership was in step {plan.wf.label(plan.state)}"
-            self._record([latest], {plan.id: plan}, now, report)
+            self._not_applicable(latest, plan, plan.state, now, report)
             return
 
         def claim(s: Session, p: m.Partnership, event: m.HistoryEvent) -> None:
@@ -488,10 +486,30 @@ class Sweeper:
             )
         except (_AlreadyHandled, ConcurrentChange, IntegrityError):
             return  # handled elsewhere, or changed under us: the next sweep looks again
+        except InvalidInput:
+            # It moved since we looked (another sweeper, or a person): look again.
+            latest.detail.pop("seq", None)
+            with read_session(self.engine) as s:
+                state = self.service.get(s, plan.slug).state
+            if state not in auto.sources:  # if it still is, the next sweep tries again
+                self._not_applicable(latest, plan, state, now, report)
+            return
         report.fired["review-due moved"] += 1
         report.moved.append(plan.slug)
         if now - latest.due_at > self.late_after:
             report.late += 1
+
+    def _not_applicable(
+        self, due: _Due, plan: _Plan, state: str, now: datetime, report: SweepReport
+    ) -> None:
+        """Record a due review that found the partnership outside steps 7 and 8.
+
+        If another sweeper already moved it for this occurrence, its claim
+        stands and this record is not written (same key).
+        """
+        due.outcome = "not-applicable"
+        due.detail["why"] = f"the partnership was in {plan.wf.label(state)}"
+        self._record([due], {plan.id: plan}, now, report)
 
     # ------------------------------------------------------------------ messages
     def _notifications(

@@ -462,3 +462,33 @@ def test_email_goes_over_starttls_with_a_login(
         PARTNER_EMAILS | {"ana@example.org"}
     )
     assert logins[-1] == (b"msp", True)
+
+
+def test_a_review_due_after_a_person_moved_the_partnership_is_not_applicable(
+    engine: Engine, clock: ManualClock, service: PartnershipService, water: str
+) -> None:
+    from mspflow.scheduler.sweep import Sweeper
+
+    record(
+        service,
+        SECRETARIAT,
+        water,
+        "schedule",
+        {"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
+    )
+
+    class Stale(Sweeper):
+        """Reads the portfolio, then someone moves the partnership before the review."""
+
+        def _plans(self, s: Any) -> Any:
+            plans = super()._plans(s)
+            service.move(SECRETARIAT, water, kind="revisit", dest="5", reason="a lead left")
+            return plans
+
+    clock.set(berlin(2027, 4, 15))
+    report = Stale(engine, clock, channels=[]).sweep()
+    assert report.moved == []
+    [review] = fired(engine, "review-due")
+    assert review.outcome == "not-applicable" and "5 Structuring" in detail(review)["why"]
+    with read_session(engine) as s:
+        assert service.get(s, water).state == "structuring"
