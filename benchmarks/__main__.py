@@ -1,7 +1,9 @@
 """``python -m benchmarks [--quick] [--pg-url URL | --no-pg] [--only SECTION ...]``.
 
-Sections: startup, transitions, scale, pg. Every figure is printed when it is
-measured and again in a table at the end; ``--json FILE`` also writes them.
+Sections: startup, transitions, scale, sweep (the scheduler's) and pg (the
+transition, scale and sweep figures again on PostgreSQL). Every figure is
+printed when it is measured and again in a table at the end; ``--json FILE``
+also writes them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("startup", "transitions", "scale", "pg")
+SECTIONS = ("startup", "transitions", "scale", "sweep", "pg")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -89,18 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                 suite.run_transitions(
                     report, "sqlite", lambda name: f"sqlite:///{folder}/{name}.db", sizes, wanted
                 )
-        if "scale" in only:
+        if {"scale", "sweep"} & only:
             from benchmarks.portfolio import sqlite_portfolio
 
             report.say("\n[sqlite] portfolios (cached in .bench-cache/)")
             big = sqlite_portfolio(sizes.portfolio, sizes.events, report.say)
             small = sqlite_portfolio(sizes.small, sizes.small_events, report.say)
-            suite.run_scale(
-                report, "sqlite", suite.Portfolios(big, small, suite.sqlite_copy), sizes, wanted
-            )
-            suite.run_sweep(
-                report, "sqlite", suite.Portfolios(big, small, suite.sqlite_copy), sizes, wanted
-            )
+            ports = suite.Portfolios(big, small, suite.sqlite_copy)
+            if "scale" in only:
+                suite.run_scale(report, "sqlite", ports, sizes, wanted)
+            if "sweep" in only:
+                suite.run_sweep(report, "sqlite", ports, sizes, wanted)
         if pg_base is not None:
             _run_pg(report, pg_base, sizes, wanted, only)
         elif "pg" in only:
@@ -130,7 +131,7 @@ def _run_pg(report: Any, base: str, sizes: Any, wanted: set[str], only: set[str]
         finally:
             for db in names:
                 pgserver.drop_database(base, db)
-    if "scale" in only:
+    if {"scale", "sweep"} & only:
         report.say("\n[postgresql] portfolios (kept as databases on the server)")
         big = pg_portfolio(base, sizes.portfolio, sizes.events, report.say)
         small = pg_portfolio(base, sizes.small, sizes.small_events, report.say)
@@ -142,8 +143,10 @@ def _run_pg(report: Any, base: str, sizes: Any, wanted: set[str], only: set[str]
                 yield url
 
         ports = suite.Portfolios(big, small, copy)
-        suite.run_scale(report, "postgresql", ports, sizes, wanted)
-        suite.run_sweep(report, "postgresql", ports, sizes, wanted)
+        if "scale" in only:
+            suite.run_scale(report, "postgresql", ports, sizes, wanted)
+        if "sweep" in only:
+            suite.run_sweep(report, "postgresql", ports, sizes, wanted)
 
 
 @contextmanager

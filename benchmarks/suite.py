@@ -95,9 +95,23 @@ def _filesystem(path: Path) -> str:
         return "unknown"
 
 
+def _revision() -> str:
+    """The commit measured; "-dirty" when the work tree had changes besides it."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
 def environment(pg_version: str | None) -> list[str]:
     tmp = Path(tempfile.gettempdir())
     return [
+        f"mspflow revision: {_revision()}",
         f"machine: {_cpu()}, {os.cpu_count()} cores, {_memory()} memory; "
         f"{platform.system()} {platform.release()}",
         f"temporary files: {tmp} ({_filesystem(tmp)})",
