@@ -17,14 +17,15 @@ import os
 import subprocess
 import sys
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, text
 from sqlmodel import col, select
 
 from mspflow.definition import Workflow
 from mspflow.engine import PartnershipService
 from mspflow.store import models as m
-from mspflow.store import read_session
-from tests.conftest import Backend
+from mspflow.store import read_session, write_session
+from tests.conftest import SECRETARIAT, Backend
 from tests.support.faults import REPO, Harness, Job
 from tests.support.figures import report
 from tests.support.invariants import baseline, check_store
@@ -99,3 +100,27 @@ def test_sigkill_during_transitions_loses_nothing(
         + f"; afterwards {added['events']} events and {added['lessons']} lessons kept, "
         "invariants hold, audit verify ok"
     )
+
+
+def test_the_invariants_catch_what_a_crash_could_leave(
+    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+) -> None:
+    """The checks above can fail: a state change without its event, a lost write."""
+    [slug] = prepare(service, msp, msp_text, ["Water"])
+    since = baseline(engine)
+    service.move(SECRETARIAT, slug, kind="advance")
+    assert check_store(engine, since) == {"events": 1, "lessons": 0}
+    with write_session(engine) as s:
+        s.execute(text("UPDATE partnership SET state = 'planning' WHERE slug = :s"), {"s": slug})
+    with pytest.raises(AssertionError, match="its last event ended at agenda-setting"):
+        check_store(engine, since)
+    with write_session(engine) as s:
+        s.execute(
+            text(
+                "UPDATE partnership SET state = 'agenda-setting-and-scoping', "
+                "version = version + 1 WHERE slug = :s"
+            ),
+            {"s": slug},
+        )
+    with pytest.raises(AssertionError, match="but 1 event"):
+        check_store(engine, since)
