@@ -189,15 +189,13 @@ def verify_raw(r: Reader) -> tuple[float, int]:
 # --------------------------------------------------------------------------- schedule status
 
 
-def status_items_mspflow(r: Reader, slugs: list[str], now: Any) -> tuple[float, int]:
-    """``mspflow schedule status`` for the given partnerships: overdue, due, upcoming items."""
-    from mspflow.scheduler.status import schedule_items
+def status_items_mspflow(r: Reader) -> tuple[float, int]:
+    """``mspflow schedule status`` without P: every open overdue item of the portfolio."""
+    from mspflow.scheduler.status import portfolio_overdue
 
-    items = 0
     start = time.perf_counter()
     with read_session(r.engine) as s:
-        for slug in slugs:
-            items += len(schedule_items(s, r.service.get(s, slug), now))
+        items = len(portfolio_overdue(s))
     return time.perf_counter() - start, items
 
 

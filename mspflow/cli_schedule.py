@@ -85,8 +85,12 @@ def schedule_list(app: App, ref: str, show_all: bool, as_json: bool) -> None:
 @json_option
 @pass_app
 def schedule_status(app: App, ref: str | None, days: int, as_json: bool) -> None:
-    """What is overdue, due (awaiting its record) and upcoming: for P, or the portfolio."""
-    from mspflow.scheduler.status import portfolio_counts, schedule_items
+    """What is overdue, due (awaiting its record) and upcoming for P.
+
+    Without P, the portfolio: partnerships per step and every open overdue
+    flag (as of the last sweep), however many partnerships there are.
+    """
+    from mspflow.scheduler.status import portfolio_counts, portfolio_overdue, schedule_items
     from mspflow.store import read_session
 
     if days < 0:
@@ -94,15 +98,11 @@ def schedule_status(app: App, ref: str | None, days: int, as_json: bool) -> None
     now = app.clock().now()
     with read_session(app.engine) as s:
         if ref is not None:
-            targets = [app.service.get(s, ref)]
+            items = schedule_items(s, app.service.get(s, ref), now, days=days)
+            counts = None
         else:
-            from sqlmodel import col, select
-
-            from mspflow.store import models as m
-
-            targets = list(s.exec(select(m.Partnership).order_by(col(m.Partnership.slug))))
-        items = [i for p in targets for i in schedule_items(s, p, now, days=days)]
-        counts = portfolio_counts(s) if ref is None else None
+            items = portfolio_overdue(s)
+            counts = portfolio_counts(s)
     data: dict[str, Any] = {
         "now": now.isoformat().replace("+00:00", "Z"),
         "items": [i.as_dict() for i in items],
@@ -116,7 +116,13 @@ def schedule_status(app: App, ref: str | None, days: int, as_json: bool) -> None
 
     def text() -> str:
         c = data["counts"]
-        lines = [f"{c['overdue']} overdue, {c['due']} due, {c['upcoming']} upcoming ({days} days)"]
+        if counts is None:
+            lines = [
+                f"{c['overdue']} overdue, {c['due']} due, {c['upcoming']} upcoming ({days} days)"
+            ]
+        else:
+            steps = ", ".join(f"{n} {state}" for state, n in sorted(counts["by_state"].items()))
+            lines = [f"portfolio: {steps}", f"{c['overdue']} overdue (open flags of the sweeps)"]
         for i in items:
             extra = ""
             if i.status != "upcoming":

@@ -21,7 +21,14 @@ from mspflow.scheduler.sweep import RECORDS, as_utc, record_exists, record_windo
 from mspflow.scheduler.times import iter_occurrences, shift_days
 from mspflow.store import models as m
 
-__all__ = ["Item", "fired", "portfolio_counts", "schedule_items", "schedules"]
+__all__ = [
+    "Item",
+    "fired",
+    "portfolio_counts",
+    "portfolio_overdue",
+    "schedule_items",
+    "schedules",
+]
 
 #: How far back an overdue item is still listed.
 LOOK_BACK = timedelta(days=400)
@@ -144,6 +151,44 @@ def portfolio_counts(s: Session) -> dict[str, Any]:
         ).all()
     )
     return {"by_state": by_state, "overdue_flags": overdue}
+
+
+def portfolio_overdue(s: Session) -> list[Item]:
+    """Every open overdue flag of the portfolio, oldest first: one indexed query.
+
+    A flag is raised by a sweep when a grace period ends without the record and
+    closed when the record arrives, so this is what is overdue as of the last
+    sweep (run ``mspflow remind due`` first for up to the minute).
+    """
+    rows = s.execute(
+        select(  # type: ignore[call-overload]
+            m.Partnership.slug,
+            m.FiredTrigger.schedule_id,
+            m.FiredTrigger.occurrence,
+            m.FiredTrigger.due_at,
+            m.FiredTrigger.detail,
+        )
+        .join(m.Partnership, col(m.Partnership.id) == m.FiredTrigger.partnership_id)
+        .where(m.FiredTrigger.purpose == "overdue", col(m.FiredTrigger.resolved_at).is_(None))
+        .order_by(col(m.FiredTrigger.occurrence), col(m.FiredTrigger.id))
+    ).all()
+    items = []
+    for slug, schedule_id, occurrence, due_at, detail in rows:
+        d = json.loads(detail)
+        items.append(
+            Item(
+                slug,
+                str(d.get("schedule", "")),
+                schedule_id or 0,
+                str(d.get("task", "")),
+                as_utc(occurrence),
+                "overdue",
+                d.get("record"),
+                as_utc(due_at),
+                True,
+            )
+        )
+    return items
 
 
 def fired(

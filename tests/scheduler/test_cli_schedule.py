@@ -124,6 +124,10 @@ def test_schedule_status_shows_overdue_due_and_upcoming(env: dict[str, str]) -> 
     portfolio = json.loads(run(env, "schedule", "status", "--json", now=now))
     assert portfolio["portfolio"]["overdue_flags"] == {"water": 1}
     assert portfolio["portfolio"]["by_state"] == {"delivering": 1}
+    assert [(i["partnership"], i["schedule"], i["flagged"]) for i in portfolio["items"]] == [
+        ("water", "coordination-meeting", True)
+    ]
+    assert "1 overdue (open flags" in run(env, "schedule", "status", now=now)
     run(env, "record", "meeting", "water", "--on", "2027-03-05", "--minutes", "Held", now=now)
     data = json.loads(run(env, "schedule", "status", "water", "--json", now=now))
     assert data["counts"]["overdue"] == 0
