@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from transitions import Machine
 
@@ -38,7 +39,7 @@ from mspflow.errors import (
 )
 from mspflow.gates import CheckResult, GateContext, evaluate
 from mspflow.store import models as m
-from mspflow.store import read_session, write_session
+from mspflow.store import write_session
 
 __all__ = [
     "CriterionStatus",
@@ -64,6 +65,8 @@ class _Gate:
 
 
 _machines: dict[str, Machine] = {}
+_PARTNERSHIPS: Any = m.Partnership.__table__  # type: ignore[attr-defined]
+_WAIVERS: Any = m.Waiver.__table__  # type: ignore[attr-defined]
 
 
 def machine_for(wf: Workflow) -> Machine:
@@ -203,6 +206,22 @@ class PartnershipService:
             raise NotFound(f"no partnership '{ref}'", hint="'mspflow partnership list' shows them")
         return p
 
+    def seen_version(self, ref: str) -> int:
+        """The partnership's version as a move starts deciding (one Core SELECT).
+
+        The write transaction that follows refuses to change the row unless it
+        is still at this version, so whatever was decided on a state someone
+        changed meanwhile is not written (exit 5).
+        """
+        table = _PARTNERSHIPS
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.version).where(table.c.slug == ref)).first()
+            if row is None and ref.isdigit():
+                row = conn.execute(select(table.c.version).where(table.c.id == int(ref))).first()
+        if row is None:
+            raise NotFound(f"no partnership '{ref}'", hint="'mspflow partnership list' shows them")
+        return int(row[0])
+
     def gate_status(
         self, session: Session, p: m.Partnership, wf: Workflow, *, outcome: str | None = None
     ) -> list[CriterionStatus]:
@@ -214,14 +233,16 @@ class PartnershipService:
         return [model.status(c.id) for c in step.gate]
 
     def _waivers(self, session: Session, p: m.Partnership) -> dict[str, str]:
-        rows = session.exec(
-            select(m.Waiver).where(
-                m.Waiver.partnership_id == p.id,
-                m.Waiver.step == p.state,
-                m.Waiver.seq > p.entered_seq,
+        """Waivers of the current visit of the current step: criterion -> who waived it."""
+        table = _WAIVERS
+        rows = session.execute(
+            select(table.c.criterion, table.c.actor).where(
+                table.c.partnership_id == p.id,
+                table.c.step == p.state,
+                table.c.seq > p.entered_seq,
             )
         ).all()
-        return {w.criterion: w.actor for w in rows}
+        return {criterion: actor for criterion, actor in rows}
 
     # -- creating ------------------------------------------------------------
     def create(
@@ -342,8 +363,7 @@ class PartnershipService:
         require_role(actor, "secretariat", action="move partnerships")
         if kind == "review-due" and actor != SCHEDULER:
             raise InvalidInput("review-due moves are made by the scheduler only")
-        with read_session(self.engine) as s:
-            seen_version = self.get(s, ref).version
+        seen_version = self.seen_version(ref)
         if expect_version is not None and expect_version != seen_version:
             raise ConcurrentChange(
                 f"partnership {ref} is at version {seen_version}, not {expect_version}",
@@ -480,15 +500,21 @@ class PartnershipService:
         )
 
     def _bump(self, s: Session, p: m.Partnership, seen: int, now: datetime, **values: Any) -> None:
-        """Write the partnership row if it is still at version ``seen``; else fail."""
+        """Write the partnership row if it is still at version ``seen``; else fail.
+
+        A Core UPDATE (no ORM bookkeeping); the loaded object is then told the
+        values it now has, so that reading them costs no second SELECT.
+        """
+        values = {"version": seen + 1, "updated_at": now, **values}
         result = s.execute(
-            update(m.Partnership)
-            .where(col(m.Partnership.id) == p.id, col(m.Partnership.version) == seen)
-            .values(version=seen + 1, updated_at=now, **values)
+            _PARTNERSHIPS.update()
+            .where(_PARTNERSHIPS.c.id == p.id, _PARTNERSHIPS.c.version == seen)
+            .values(**values)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise _concurrent(p.slug)
-        s.expire(p)
+        for name, value in values.items():
+            set_committed_value(p, name, value)
 
     def touch(self, s: Session, p: m.Partnership) -> None:
         """Mark a change of evidence: bump the version so that a move decided on
@@ -498,7 +524,7 @@ class PartnershipService:
             .where(col(m.Partnership.id) == p.id)
             .values(version=m.Partnership.version + 1, updated_at=self.clock.now())
         )
-        s.expire(p)
+        s.expire(p, ["version", "updated_at"])
 
     # -- waivers and gate debt -----------------------------------------------
     def waive(

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session, col, select
+from sqlalchemy import insert, select, text
+from sqlmodel import Session
 
 from mspflow.store.models import HistoryEvent
 
@@ -67,11 +67,15 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_TABLE: Any = HistoryEvent.__table__  # type: ignore[attr-defined]
+#: Core statements on the hot path of every move: built once, compiled once.
+_HEAD = select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1)
+_INSERT = insert(_TABLE)
+
+
 def head(session: Session) -> tuple[int, str]:
     """The last event's (seq, hash), or (0, GENESIS) for an empty history."""
-    row = session.exec(
-        select(HistoryEvent.seq, HistoryEvent.hash).order_by(col(HistoryEvent.seq).desc()).limit(1)
-    ).first()
+    row = session.execute(_HEAD).first()
     return (row[0], row[1]) if row else (0, GENESIS)
 
 
@@ -114,10 +118,9 @@ def append(
         "data": _dumps(data or {}),
         "prev_hash": last_hash,
     }
-    event = HistoryEvent(**fields, hash=compute_hash(fields))
-    session.add(event)
-    session.flush()
-    return event
+    fields["hash"] = compute_hash(fields)
+    session.execute(_INSERT, fields)  # Core: the row is written once and never changed
+    return HistoryEvent(**fields)
 
 
 @dataclass(frozen=True)

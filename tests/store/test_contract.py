@@ -145,13 +145,10 @@ def test_concurrent_change_is_refused_and_writes_nothing(
     other = PartnershipService(engine, service.clock)
 
     class Interleaved(PartnershipService):
-        calls = 0
-
-        def get(self, session: Any, ref_: str) -> m.Partnership:
-            found = super().get(session, ref_)
-            Interleaved.calls += 1
-            if Interleaved.calls == 1:  # between our read and our write, someone records
-                record(other, SECRETARIAT, ref_, "lesson", {"text": "meanwhile"})
+        def seen_version(self, ref_: str) -> int:
+            found = super().seen_version(ref_)
+            # Between our read and our write, someone records evidence.
+            record(other, SECRETARIAT, ref_, "lesson", {"text": "meanwhile"})
             return found
 
     racer = Interleaved(engine, service.clock)
