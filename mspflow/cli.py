@@ -266,8 +266,11 @@ def init(app: App, admin: str, email: str | None) -> None:
     from mspflow.users import add_user
 
     engine = make_engine(app.url, create_dirs=True)
-    create_schema(engine)
-    created = add_user(engine, app.clock(), None, admin, "secretariat", email, first=True)
+    try:
+        create_schema(engine)
+        created = add_user(engine, app.clock(), None, admin, "secretariat", email, first=True)
+    finally:
+        engine.dispose()  # its connections would otherwise stay open until exit
     where = app.url.removeprefix("sqlite:///")
     click.echo(
         f"database ready at {where}; "
