@@ -39,7 +39,11 @@ BATCH = 2000
 
 
 def add_due_reminders(url: str, count: int) -> None:
-    """``count`` schedules whose 1-day reminder is due at :data:`NOW`; the last sweep 2 h ago."""
+    """``count`` schedules whose 1-day reminder is due at :data:`NOW`; the last sweep 2 h ago.
+
+    That previous sweep really runs (untimed), so the timed one starts from what
+    a running daemon leaves behind.
+    """
     meeting = NOW + timedelta(days=1, hours=-1)
     engine = make_engine(url)
     try:
@@ -72,8 +76,23 @@ def add_due_reminders(url: str, count: int) -> None:
                 conn.execute(insert(m.Schedule), rows[start : start + 20_000])
             conn.execute(
                 insert(m.SweepState),
-                [{"id": 1, "swept_until": NOW - timedelta(hours=2), "sweeps": 1}],
+                [{"id": 1, "swept_until": NOW - timedelta(hours=4), "sweeps": 1}],
             )
+        # The previous sweep, two hours before the timed one, as a daemon would have
+        # made it: nothing falls due in its window (the portfolio's own schedules fire
+        # at 09:00), but it notes when each schedule next has something to fire.
+        from mspflow.clock import ManualClock
+        from mspflow.scheduler.notify import TerminalChannel
+        from mspflow.scheduler.sweep import Sweeper
+
+        previous = Sweeper(
+            engine,
+            ManualClock(NOW - timedelta(hours=2)),
+            channels=[TerminalChannel(lambda _line: None)],
+            name="previous",
+            batch=BATCH,
+        ).sweep()
+        assert not previous.fired, previous.fired
     finally:
         engine.dispose()
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, insert, or_, update
+from sqlalchemy import Engine, and_, bindparam, case, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -55,10 +55,12 @@ from mspflow.store import models as m
 from mspflow.store import read_session, write_session
 
 __all__ = [
+    "NEVER",
     "RECORDS",
     "SweepReport",
     "Sweeper",
     "as_utc",
+    "next_due",
     "record_exists",
     "to_db",
 ]
@@ -78,6 +80,7 @@ REVIEW_KINDS: Mapping[str, tuple[str, ...]] = {
     "process-review": ("process",),
 }
 _BACKOFF_CAP = timedelta(hours=6)
+_SCHEDULES: Any = m.Schedule.__table__  # type: ignore[attr-defined]
 
 
 def to_db(instant: datetime) -> datetime:
@@ -216,16 +219,32 @@ class Sweeper:
             with read_session(self.engine) as s:
                 page = s.exec(
                     select(m.Schedule)
-                    .where(col(m.Schedule.active).is_(True), col(m.Schedule.id) > last_id)
+                    .where(
+                        col(m.Schedule.active).is_(True),
+                        col(m.Schedule.id) > last_id,
+                        or_(
+                            col(m.Schedule.next_due_at).is_(None),
+                            col(m.Schedule.next_due_at) <= to_db(now),
+                        ),
+                    )
                     .order_by(col(m.Schedule.id))
                     .limit(self.batch)
                 ).all()
                 if not page:
                     break
                 last_id = page[-1].id or 0
-                dues = self._dues(s, plans, watermark, now, page, reviews)
+                later: list[dict[str, Any]] = []
+                dues = self._dues(s, plans, watermark, now, page, reviews, later)
             for chunk in _chunks(dues, self.batch):
                 self._record(chunk, plans, now, report)
+            if later:  # only once their triggers are claimed: a crash before re-reads them
+                with write_session(self.engine) as s:
+                    s.execute(
+                        update(_SCHEDULES)
+                        .where(_SCHEDULES.c.id == bindparam("sid"))
+                        .values(next_due_at=bindparam("next_due")),
+                        later,
+                    )
         with read_session(self.engine) as s:
             dues = self._time_frame_ends(s, plans, watermark, now)
         for chunk in _chunks(dues, self.batch):
@@ -278,17 +297,19 @@ class Sweeper:
         now: datetime,
         schedules: Sequence[m.Schedule],
         reviews: dict[int, list[_Due]],
+        later: list[dict[str, Any]],
     ) -> list[_Due]:
-        """What fell due for ``schedules``; due reviews are added to ``reviews``."""
+        """What fell due for ``schedules``; due reviews are added to ``reviews``, and
+        when each schedule next has something to fire to ``later``."""
         dues: list[_Due] = []
         overdue: list[tuple[_Due, m.Schedule, date, date]] = []
         for sched in schedules:
             plan = plans.get(sched.partnership_id)
-            if plan is None:
+            kind = plan.wf.schedule_kind(sched.kind) if plan is not None else None
+            if plan is None or kind is None:  # a closed partnership: look again in a day
+                later.append({"sid": sched.id, "next_due": to_db(now + timedelta(days=1))})
                 continue
-            kind = plan.wf.schedule_kind(sched.kind)
-            if kind is None:
-                continue
+            reviewing = len(reviews.get(plan.id, ()))
             since = as_utc(sched.recorded_at)
             if watermark is not None and watermark > since:
                 since = watermark
@@ -374,6 +395,14 @@ class Sweeper:
                             {**base, "trigger": auto.id},
                         )
                     )
+            if len(reviews.get(plan.id, ())) == reviewing:  # no review waits on this one
+                record = kind.record in RECORDS
+                later.append(
+                    {
+                        "sid": sched.id,
+                        "next_due": to_db(next_due(sched, leads, record, auto is not None, now)),
+                    }
+                )
         # Overdue: only where the record is still missing; one escalation per schedule.
         flagged: dict[int, list[_Due]] = defaultdict(list)
         for due, sched, first, last in overdue:
@@ -549,10 +578,22 @@ class Sweeper:
         """Close overdue flags whose record was logged after all."""
         now = report.at
         with read_session(self.engine) as s:
+            # Only flags of partnerships that logged a record since the flag was raised
+            # can have been answered; the rest are not looked at.
+            since_flag = [
+                select(model.id)
+                .where(
+                    model.partnership_id == m.FiredTrigger.partnership_id,
+                    model.recorded_at >= m.FiredTrigger.fired_at,
+                )
+                .exists()
+                for model, _, _ in RECORDS.values()
+            ]
             open_flags = s.execute(
                 select(m.FiredTrigger.id, m.FiredTrigger.schedule_id, m.FiredTrigger.detail).where(
                     m.FiredTrigger.purpose == "overdue",
                     col(m.FiredTrigger.resolved_at).is_(None),
+                    or_(*since_flag),
                 )
             ).all()
             done = []
@@ -762,6 +803,39 @@ def compose(due: _Due, plan: _Plan, *, late: bool) -> tuple[str, str]:
             "Secretariat: consider step 12 (moving on): renew, transfer or end (task 12.1).",
         ]
     return f"[mspflow] {subject}", "\n".join(lines) + "\n"
+
+
+#: "Nothing more will fire" (a one-off schedule whose time has passed).
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def next_due(
+    sched: m.Schedule, leads: Sequence[int], record: bool, review: bool, now: datetime
+) -> datetime:
+    """The first instant after ``now`` at which ``sched`` has something to fire:
+    a reminder, the end of a grace period, or a review falling due."""
+    best: datetime | None = None
+    ahead = max(leads, default=0)
+    tz = sched.timezone
+    for o in iter_occurrences(
+        sched.cadence,
+        sched.starts_on,
+        sched.local_time,
+        tz,
+        after=now - timedelta(days=sched.grace_days + 1),
+        until=now + timedelta(days=800),
+    ):
+        if best is not None and shift_days(o, -ahead, tz) > best:
+            break  # later occurrences fire later still
+        moments = [shift_days(o, -d, tz) for d in leads]
+        if record:
+            moments.append(shift_days(o, sched.grace_days, tz))
+        if review:
+            moments.append(o)
+        for moment in moments:
+            if moment > now and (best is None or moment < best):
+                best = moment
+    return best or NEVER
 
 
 def record_window(sched: m.Schedule, occurrence: datetime) -> tuple[date, date]:

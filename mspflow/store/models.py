@@ -64,7 +64,7 @@ __all__ = [
 
 #: The schema this code reads and writes. A database at another version is
 #: refused (see :func:`mspflow.store.db.check_schema`).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -391,6 +391,9 @@ class Schedule(Evidence, table=True):
     lead_days: str = "7,1"  # reminders this many days before each occurrence
     grace_days: int = 7
     active: bool = True
+    #: Scheduler bookkeeping: nothing of this schedule fires before this instant,
+    #: so a sweep skips it until then (None: not looked at yet).
+    next_due_at: datetime | None = Field(default=None, index=True)
 
 
 # --------------------------------------------------------------------------- scheduling
