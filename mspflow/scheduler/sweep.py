@@ -81,6 +81,7 @@ REVIEW_KINDS: Mapping[str, tuple[str, ...]] = {
 }
 _BACKOFF_CAP = timedelta(hours=6)
 _SCHEDULES: Any = m.Schedule.__table__  # type: ignore[attr-defined]
+_NOTIFICATIONS: Any = m.Notification.__table__  # type: ignore[attr-defined]
 
 
 def to_db(instant: datetime) -> datetime:
@@ -217,17 +218,15 @@ class Sweeper:
         last_id = 0
         while True:  # schedules in pages, so memory stays flat however large the portfolio
             with read_session(self.engine) as s:
-                page = s.exec(
-                    select(m.Schedule)
+                sc = _SCHEDULES  # Core rows: read by attribute, like the ORM objects
+                page = s.execute(
+                    select(sc)
                     .where(
-                        col(m.Schedule.active).is_(True),
-                        col(m.Schedule.id) > last_id,
-                        or_(
-                            col(m.Schedule.next_due_at).is_(None),
-                            col(m.Schedule.next_due_at) <= to_db(now),
-                        ),
+                        sc.c.active.is_(True),
+                        sc.c.id > last_id,
+                        or_(sc.c.next_due_at.is_(None), sc.c.next_due_at <= to_db(now)),
                     )
-                    .order_by(col(m.Schedule.id))
+                    .order_by(sc.c.id)
                     .limit(self.batch)
                 ).all()
                 if not page:
@@ -295,7 +294,7 @@ class Sweeper:
         plans: Mapping[int, _Plan],
         watermark: datetime | None,
         now: datetime,
-        schedules: Sequence[m.Schedule],
+        schedules: Sequence[Any],  # schedule rows (Core): read by attribute
         reviews: dict[int, list[_Due]],
         later: list[dict[str, Any]],
     ) -> list[_Due]:
@@ -640,7 +639,7 @@ class Sweeper:
                 results.update(self.channels[channel].send(batch))
             self._settle(leased, results, now, report)
 
-    def _lease(self, now: datetime) -> list[m.Notification]:
+    def _lease(self, now: datetime) -> list[Any]:
         eligible = or_(
             and_(
                 col(m.Notification.status) == "pending",
@@ -671,12 +670,24 @@ class Sweeper:
                 .where(col(m.Notification.id).in_(ids))
                 .values(status="sending", lease_until=to_db(now + self.lease), sweeper=self.name)
             )
-            rows = s.exec(select(m.Notification).where(col(m.Notification.id).in_(ids))).all()
+            table = _NOTIFICATIONS  # Core rows: attribute access, no ORM identity map
+            rows = s.execute(
+                select(  # type: ignore[call-overload]
+                    table.c.id,
+                    table.c.trigger_id,
+                    table.c.channel,
+                    table.c.recipient,
+                    table.c.recipient_name,
+                    table.c.subject,
+                    table.c.body,
+                    table.c.attempts,
+                ).where(table.c.id.in_(ids))
+            ).all()
             return list(rows)
 
     def _settle(
         self,
-        leased: Iterable[m.Notification],
+        leased: Iterable[Any],
         results: Mapping[int, str | None],
         now: datetime,
         report: SweepReport,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -112,8 +113,11 @@ def midterm_date(start: date, end: date) -> date:
     return start + (end - start) // 2
 
 
-def triggers_for(cadence: str, starts_on: date, local_time: str, tz: str) -> list[Any]:
+@lru_cache(maxsize=4096)
+def triggers_for(cadence: str, starts_on: date, local_time: str, tz: str) -> tuple[Any, ...]:
     """The APScheduler triggers whose merged fire times are a schedule's occurrences.
+
+    Triggers hold no state between calls, so one set serves every sweep (cached).
 
     One trigger, except for ``twice-monthly``: two monthly ones fourteen days
     apart. (They are merged here rather than with ``OrTrigger``, which would
@@ -123,7 +127,7 @@ def triggers_for(cadence: str, starts_on: date, local_time: str, tz: str) -> lis
     at = parse_local_time(local_time)
     zone = ZoneInfo(tz)
     if cadence == "once":
-        return [DateTrigger(run_date=at_local(starts_on, at, tz), timezone=zone)]
+        return (DateTrigger(run_date=at_local(starts_on, at, tz), timezone=zone),)
     if cadence not in CALENDAR_STEPS:
         raise InvalidInput(f"unknown cadence '{cadence}'")
     check_start(cadence, starts_on)
@@ -138,8 +142,8 @@ def triggers_for(cadence: str, starts_on: date, local_time: str, tz: str) -> lis
         )
 
     if cadence == "twice-monthly":
-        return [calendar(starts_on), calendar(second_of_month(starts_on))]
-    return [calendar(starts_on)]
+        return (calendar(starts_on), calendar(second_of_month(starts_on)))
+    return (calendar(starts_on),)
 
 
 def second_of_month(starts_on: date) -> date:
