@@ -30,6 +30,7 @@ __all__ = [
     "overdue_raw",
     "sample",
     "status_items_mspflow",
+    "verify_command",
     "verify_mspflow",
     "verify_raw",
 ]
@@ -120,6 +121,15 @@ def counts_raw(r: Reader) -> tuple[float, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- verify
+
+
+def verify_command(r: Reader) -> tuple[float, int]:
+    """What ``mspflow audit verify`` runs: :func:`mspflow.audit.verify.verify_chain`."""
+    from mspflow.audit.verify import verify_chain
+
+    start = time.perf_counter()
+    done = verify_chain(r.engine)
+    return time.perf_counter() - start, done.events
 
 
 def verify_mspflow(r: Reader, *, core: bool = False) -> tuple[float, int]:
