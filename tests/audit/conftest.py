@@ -23,8 +23,9 @@ from sqlmodel import col, select
 from mspflow.auth import SCHEDULER, Actor
 from mspflow.clock import ManualClock
 from mspflow.definition import find_workflow
+from mspflow.demo import record_piece
 from mspflow.engine import PartnershipService
-from mspflow.evidence import record, update_partner
+from mspflow.evidence import record
 from mspflow.history import format_instant
 from mspflow.scheduler.times import occurrences
 from mspflow.store import create_schema, make_engine, read_session
@@ -38,12 +39,7 @@ WF = find_workflow("msp-12-step")
 
 
 def put(service: PartnershipService, ref: str, records: Any) -> None:
-    for kind, values in records:
-        if kind == "partner-update":
-            values = dict(values)
-            update_partner(service, ANA, ref, values.pop("name"), values)
-        else:
-            record(service, ANA, ref, kind, values)
+    record_piece(service, ANA, ref, records)
 
 
 def put_step(service: PartnershipService, ref: str, step: int, skip: str = "") -> None:
