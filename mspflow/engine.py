@@ -44,6 +44,7 @@ from mspflow.store import write_session
 __all__ = [
     "CriterionStatus",
     "PartnershipService",
+    "definition_by_hash",
     "definition_for",
     "machine_for",
     "store_definition",
@@ -157,16 +158,20 @@ def _parse_stored(content_hash: str, text: str, name: str) -> Workflow:
     return wf
 
 
+def definition_by_hash(session: Session, content_hash: str, *, owner: str = "") -> Workflow:
+    """The stored definition with this content hash, parsed once per process."""
+    cached = _PARSED.get(content_hash)
+    if cached is not None:
+        return cached
+    row = session.get(m.WorkflowDefinition, content_hash)
+    if row is None:
+        raise NotFound(f"{owner}its definition {content_hash[:12]} is missing")
+    return _parse_stored(row.content_hash, row.source_text, row.name)
+
+
 def definition_for(session: Session, p: m.Partnership) -> Workflow:
     """The definition a partnership is pinned to, from the copy kept in the database."""
-    cached = _PARSED.get(p.workflow_hash)
-    if cached is not None:  # the row is there: a foreign key points at it
-        return cached
-    row = session.get(m.WorkflowDefinition, p.workflow_hash)
-    if row is None:
-        raise NotFound(f"partnership {p.slug}: its definition {p.workflow_hash[:12]} is missing")
-    wf = _parse_stored(row.content_hash, row.source_text, row.name)
-    return wf
+    return definition_by_hash(session, p.workflow_hash, owner=f"partnership {p.slug}: ")
 
 
 # --------------------------------------------------------------------------- service

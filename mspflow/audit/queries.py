@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from mspflow.definition.loader import parse_workflow
 from mspflow.definition.model import Workflow
+from mspflow.engine import definition_by_hash
 from mspflow.errors import InvalidInput, NotFound
 from mspflow.history import format_instant
 from mspflow.store import models as m
@@ -33,11 +32,6 @@ __all__ = [
 CHUNK = 2_000
 
 
-@lru_cache(maxsize=32)
-def _parse(content_hash: str, text: str) -> Workflow:
-    return parse_workflow(text, f"<stored definition {content_hash[:12]}>")
-
-
 class Definitions:
     """The workflow definitions kept in the database, parsed on first use.
 
@@ -51,7 +45,7 @@ class Definitions:
 
     def by_hash(self, content_hash: str) -> Workflow | None:
         row = self._rows.get(content_hash)
-        return _parse(row.content_hash, row.source_text) if row else None
+        return definition_by_hash(self._session, content_hash) if row else None
 
     def by_label(self, label: str) -> Workflow | None:
         """The definition an event was recorded under, or ``None`` if none stored matches."""

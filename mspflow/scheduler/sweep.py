@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, bindparam, case, insert, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -47,10 +48,16 @@ from sqlmodel import Session, col, select
 from mspflow.auth import SCHEDULER
 from mspflow.clock import Clock
 from mspflow.definition.model import CADENCE_DAYS, AutoTrigger, Workflow
-from mspflow.engine import _PARSED, PartnershipService, _parse_stored
+from mspflow.engine import PartnershipService, definition_by_hash
 from mspflow.errors import ConcurrentChange, InvalidInput
 from mspflow.scheduler.notify import Channel, Outgoing, TerminalChannel, message_id
-from mspflow.scheduler.times import at_local, iter_occurrences, local_date, shift_days
+from mspflow.scheduler.times import (
+    at_local,
+    iter_occurrences,
+    local_date,
+    parse_local_time,
+    shift_days,
+)
 from mspflow.store import models as m
 from mspflow.store import read_session, write_session
 
@@ -283,7 +290,7 @@ class Sweeper:
             )
         )
         for pid, slug, name, state, tz, content_hash in rows:
-            wf = _parse_cached(s, content_hash)
+            wf = definition_by_hash(s, content_hash)
             if not wf.is_final(state):
                 plans[pid] = _Plan(pid, slug, name, state, tz, wf)
         return plans
@@ -329,7 +336,7 @@ class Sweeper:
                     "schedule": sched.kind,
                     "schedule_id": sched.id,
                     "occurrence": when,
-                    "local": f"{o.astimezone(_zone(sched.timezone)):%Y-%m-%d %H:%M} "
+                    "local": f"{o.astimezone(ZoneInfo(sched.timezone)):%Y-%m-%d %H:%M} "
                     f"{sched.timezone}",
                     "task": kind.task,
                 }
@@ -428,7 +435,7 @@ class Sweeper:
             plan = plans.get(scope.partnership_id)
             if plan is None or scope.end_date is None:
                 continue
-            at = at_local(scope.end_date, _parse_time("09:00"), plan.timezone)
+            at = at_local(scope.end_date, parse_local_time("09:00"), plan.timezone)
             since = as_utc(scope.recorded_at)
             if watermark is not None and watermark > since:
                 since = watermark
@@ -862,7 +869,7 @@ def record_exists(s: Session, sched: m.Schedule, first: date, last: date) -> boo
     """Whether the record a schedule expects was logged for the dates given."""
     p = s.get(m.Partnership, sched.partnership_id)
     assert p is not None
-    wf = _parse_cached(s, p.workflow_hash)
+    wf = definition_by_hash(s, p.workflow_hash)
     kind = wf.schedule_kind(sched.kind)
     if kind is None or kind.record is None or kind.record not in RECORDS:
         return True
@@ -874,15 +881,6 @@ def record_exists(s: Session, sched: m.Schedule, first: date, last: date) -> boo
     if kind.record == "review":
         query = query.where(col(m.Review.kind).in_(REVIEW_KINDS.get(sched.kind, ("progress",))))
     return s.execute(query.limit(1)).first() is not None
-
-
-def _parse_cached(s: Session, content_hash: str) -> Workflow:
-    known = _PARSED.get(content_hash)
-    if known is not None:
-        return known
-    stored = s.get(m.WorkflowDefinition, content_hash)
-    assert stored is not None
-    return _parse_stored(content_hash, stored.source_text, stored.name)
 
 
 def _auto_trigger(wf: Workflow, schedule_kind: str) -> AutoTrigger | None:
@@ -917,15 +915,3 @@ def _dialect_insert(s: Session) -> Any:
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _zone(tz: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(tz)
-
-
-def _parse_time(text: str) -> Any:
-    from mspflow.scheduler.times import parse_local_time
-
-    return parse_local_time(text)
