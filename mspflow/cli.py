@@ -21,8 +21,21 @@ from mspflow.errors import EXIT_CODES, DefinitionError, GateNotMet, InvalidInput
 __all__ = ["main"]
 
 
+_UNPRINTABLE = dict.fromkeys([*range(0x20), 0x7F, 0x85, 0x2028, 0x2029])
+
+
+def _one_line(text: str) -> str:
+    """A message line with any line break or control character a value carried escaped."""
+    if not any(ord(c) in _UNPRINTABLE for c in text):
+        return text
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if ord(c) in _UNPRINTABLE else c for c in text
+    )
+
+
 def _fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
+        line = _one_line(line)
         click.echo(f"mspflow: {line}" if not line.startswith("  ") else line, err=True)
     sys.exit(code)
 

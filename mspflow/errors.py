@@ -34,10 +34,14 @@ class MspflowError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: The input field the error is about (``timezone``, ``grace_days``), if any.
+        self.field = field
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
