@@ -202,11 +202,15 @@ class PartnershipService:
         self.clock = clock
 
     # -- reading -------------------------------------------------------------
-    def get(self, session: Session, ref: str) -> m.Partnership:
+    def get(self, session: Session, ref: str, *, for_update: bool = False) -> m.Partnership:
+        """The partnership named by slug or row id; ``for_update`` holds its row lock
+        (PostgreSQL) until the transaction ends, for writes decided on what was read."""
         query = select(m.Partnership).where(m.Partnership.slug == ref)
+        if for_update:
+            query = query.with_for_update()
         p: m.Partnership | None = session.exec(query).first()
         if p is None and ref.isdigit():  # slugs are never all digits: this is a row id
-            p = session.get(m.Partnership, int(ref))
+            p = session.get(m.Partnership, int(ref), with_for_update=for_update)
         if p is None:
             raise NotFound(f"no partnership '{ref}'", hint="'mspflow partnership list' shows them")
         return p

@@ -166,4 +166,5 @@ EXIT_CODES: dict[int, str] = {
     8: "audit failure: the history does not verify",
     9: "storage: the database cannot be used as it is (schema version, connection)",
     10: "delivery: a notification could not be sent (it stays queued)",
+    11: "partial: some schedules failed and were recorded; the rest were handled",
 }
