@@ -45,10 +45,18 @@ def find_bindir() -> Path | None:
     return Path(found).parent if found else None
 
 
-def _free_port() -> int:
+@contextmanager
+def _reserved_port() -> Iterator[int]:
+    """A loopback port the kernel chose, held bound until the block ends.
+
+    Nobody asking for a free port is given it meanwhile. The socket sets
+    SO_REUSEADDR and never listens, so PostgreSQL (which sets SO_REUSEADDR too)
+    can bind and listen on it while it is held: no pick-then-bind race.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def _as_owner(args: list[str]) -> list[str]:
@@ -81,18 +89,18 @@ def pg_server(say: Callable[[str], None] = print) -> Iterator[str]:
             check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-    port = _free_port()
     log = sockets / "server.log"
-    options = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} "
-        "-c shared_buffers=256MB -c max_wal_size=4GB"
-    )
-    subprocess.run(
-        _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-                   "-w", "-t", "60", "start"]),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    with _reserved_port() as port:  # held until pg_ctl -w saw the server accept connections
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} "
+            "-c shared_buffers=256MB -c max_wal_size=4GB"
+        )
+        subprocess.run(
+            _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
+                       "-w", "-t", "60", "start"]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
     try:
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
         _wait(url)

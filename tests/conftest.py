@@ -34,7 +34,7 @@ def cli() -> Callable[..., Result]:
 
 import os  # noqa: E402
 import sqlite3  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator, Mapping  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
@@ -79,16 +79,25 @@ def _pg() -> PgServer:
     return server
 
 
+#: Values of ``CI`` that say "not under CI" (compared without case or spaces).
+_NOT_CI = frozenset({"", "0", "false", "no", "off"})
+
+
+def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the run is CI's: ``CI`` set to anything but empty, 0, false, no or off."""
+    return environ.get("CI", "").strip().lower() not in _NOT_CI
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tests marked ``postgres`` skip, with one reason for all of them, where no
-    server can start; under CI (the ``CI`` environment variable) they fail."""
+    server can start; under CI (see :func:`under_ci`) they fail."""
     if item.get_closest_marker("postgres") is None:
         return
     try:
         _pg()
     except PgUnavailable as exc:
-        if os.environ.get("CI"):
+        if under_ci():
             pytest.fail(f"PostgreSQL tests cannot run under CI: {exc}", pytrace=False)
         raise pytest.skip.Exception(f"PostgreSQL server unavailable: {exc}") from None
 

@@ -2,8 +2,9 @@
 
 The server runs from Debian's ``postgresql`` package binaries (any major
 version; ``MSPFLOW_PG_BIN`` names another directory), in a temporary directory,
-listening on 127.0.0.1 only, on a free port, with trust authentication and no
-Unix socket. PostgreSQL refuses to run as root, so under root (CI, containers)
+listening on 127.0.0.1 only, on a port the kernel chose and this module holds
+until the server listens on it (no pick-then-bind race), with trust
+authentication and no Unix socket. PostgreSQL refuses to run as root, so under root (CI, containers)
 it runs as the ``postgres`` user the package creates.
 
 The data directory goes to ``/dev/shm`` when it has room (memory-backed: a
@@ -30,7 +31,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PgServer", "PgUnavailable", "find_bin_dir"]
+__all__ = ["PgServer", "PgUnavailable", "find_bin_dir", "listening_port", "reserved_port"]
 
 RUN_AS = "postgres"
 
@@ -62,10 +63,28 @@ def find_bin_dir() -> Path:
     )
 
 
-def _free_port() -> int:
+@contextmanager
+def reserved_port() -> Iterator[int]:
+    """A loopback port, held bound from the moment it is chosen until the block ends.
+
+    The kernel chooses the port (bind to 0) and this socket keeps it: nobody
+    asking for a free port is given it meanwhile. The socket sets SO_REUSEADDR
+    and never listens, so a server that also sets SO_REUSEADDR (PostgreSQL does,
+    on every TCP socket) can bind and listen on the same port while it is held;
+    Linux refuses that pair only once one of them listens.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
+
+
+def listening_port(data: Path) -> int:
+    """The port the running server in ``data`` says it listens on (postmaster.pid, line 4)."""
+    lines = (data / "postmaster.pid").read_text().splitlines()
+    if len(lines) < 4 or not lines[3].strip().isdigit():
+        raise PgUnavailable(f"the server's {data / 'postmaster.pid'} names no port")
+    return int(lines[3])
 
 
 def _scratch_dir() -> str | None:
@@ -117,19 +136,15 @@ class PgServer:
                 "unix_socket_directories = ''\n"
                 "max_connections = 200\n"
             )
-        last = ""
-        for _ in range(3):  # the free port may be taken meanwhile; try another
-            self.port = _free_port()
+        with reserved_port() as port:  # held until the server listens on it
             try:
                 self._run(
                     "pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-w",
-                    "-t", "60", "-o", f"-p {self.port}", "start",
+                    "-t", "60", "-o", f"-p {port}", "start",
                 )  # fmt: skip
-                break
             except PgUnavailable as exc:
-                last = str(exc)
-        else:
-            raise PgUnavailable(f"the server did not start: {last}")
+                raise PgUnavailable(f"the server did not start: {exc}") from None
+        self.port = listening_port(data)
         import psycopg
 
         try:
