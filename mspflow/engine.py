@@ -6,26 +6,34 @@ moved, and detached again. Gate criteria are the Machine's ``conditions``;
 ``may_<trigger>`` answers whether a move would pass without making it, and
 the unmet criteria are then listed one by one.
 
-Every move is one database transaction: the history event is appended, then
-the partnership row is updated *only if its version is the one read before*
-(optimistic concurrency). A concurrent change therefore fails with
-:class:`~mspflow.errors.ConcurrentChange` and nothing written.
+Every write to a partnership (a move, a waiver, a backfill, a scale-up
+decision, a piece of evidence) is one database transaction that follows one
+rule: the partnership row is read under its row lock (``FOR UPDATE`` on
+PostgreSQL; on SQLite the write transaction's ``BEGIN IMMEDIATE`` already
+serialises writers), the history event is appended (the chain's own lock is
+taken second, so the two locks are always taken in the same order), and the
+row is updated *only if its version is the one read* (optimistic
+concurrency). A write decided on a state someone changed meanwhile therefore
+fails with :class:`~mspflow.errors.ConcurrentChange` (exit 5) and nothing is
+written; so does a deadlock or serialisation failure the database reports.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from transitions import Machine
 
-from mspflow import history
+from mspflow import history, inputs
 from mspflow.auth import SCHEDULER, Actor, require_role
 from mspflow.clock import Clock
 from mspflow.definition.loader import parse_workflow
@@ -205,15 +213,28 @@ class PartnershipService:
     def get(self, session: Session, ref: str, *, for_update: bool = False) -> m.Partnership:
         """The partnership named by slug or row id; ``for_update`` holds its row lock
         (PostgreSQL) until the transaction ends, for writes decided on what was read."""
-        query = select(m.Partnership).where(m.Partnership.slug == ref)
-        if for_update:
-            query = query.with_for_update()
-        p: m.Partnership | None = session.exec(query).first()
-        if p is None and ref.isdigit():  # slugs are never all digits: this is a row id
-            p = session.get(m.Partnership, int(ref), with_for_update=for_update)
+        if not _may_name(ref):
+            raise _not_found(ref)
+        row_id = _row_id(ref)
+        p: m.Partnership | None = None
+        with _concurrency_errors(ref):  # waiting for the lock may end in a deadlock
+            query = select(m.Partnership).where(m.Partnership.slug == ref)
+            if for_update:
+                query = query.with_for_update()
+            p = session.exec(query).first()
+            if p is None and row_id is not None:
+                p = session.get(m.Partnership, row_id, with_for_update=for_update)
         if p is None:
-            raise NotFound(f"no partnership '{ref}'", hint="'mspflow partnership list' shows them")
+            raise _not_found(ref)
         return p
+
+    @contextmanager
+    def writing(self, ref: str) -> Iterator[Session]:
+        """One write transaction on partnership ``ref``, in which a deadlock or a
+        serialisation failure the database reports becomes ConcurrentChange (exit 5):
+        nothing was written and a retry may go through."""
+        with _concurrency_errors(ref), write_session(self.engine) as s:
+            yield s
 
     def seen_version(self, ref: str) -> int:
         """The partnership's version as a move starts deciding (one Core SELECT).
@@ -223,12 +244,15 @@ class PartnershipService:
         changed meanwhile is not written (exit 5).
         """
         table = _PARTNERSHIPS
+        if not _may_name(ref):
+            raise _not_found(ref)
+        row_id = _row_id(ref)
         with self.engine.connect() as conn:
             row = conn.execute(select(table.c.version).where(table.c.slug == ref)).first()
-            if row is None and ref.isdigit():
-                row = conn.execute(select(table.c.version).where(table.c.id == int(ref))).first()
+            if row is None and row_id is not None:
+                row = conn.execute(select(table.c.version).where(table.c.id == row_id)).first()
         if row is None:
-            raise NotFound(f"no partnership '{ref}'", hint="'mspflow partnership list' shows them")
+            raise _not_found(ref)
         return int(row[0])
 
     def gate_status(
@@ -273,12 +297,11 @@ class PartnershipService:
         gate debt, to be backfilled or waived later.
         """
         require_role(actor, "secretariat", action="create partnerships")
-        if not name.strip():
-            raise InvalidInput("a partnership needs a name")
-        _check_timezone(timezone)
+        name = inputs.line(name, field="name")
+        timezone = inputs.zone(timezone, field="timezone")
         start = wf.initial if at_step is None else _entry_step(wf, at_step, wf.entry_steps)
         if session is None:
-            with write_session(self.engine) as s:
+            with self.writing(slug or name) as s:
                 return self.create(
                     actor,
                     name=name,
@@ -295,7 +318,7 @@ class PartnershipService:
         store_definition(session, wf, definition_text, now)
         p = m.Partnership(
             slug=slug,
-            name=name.strip(),
+            name=name,
             workflow_name=wf.name,
             workflow_version=wf.version,
             workflow_hash=wf.content_hash,
@@ -335,11 +358,14 @@ class PartnershipService:
         if wanted is not None:
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,47}", wanted) or wanted.isdigit():
                 raise InvalidInput(
-                    f"partnership id '{wanted}' is not usable",
-                    hint="use lower-case letters, digits and dashes, not only digits",
+                    f"partnership id {inputs.shown(wanted)} is not usable",
+                    hint="use up to 48 lower-case letters, digits and dashes, not only digits",
+                    field="slug",
                 )
             if session.exec(select(m.Partnership.id).where(m.Partnership.slug == wanted)).first():
-                raise InvalidInput(f"partnership id '{wanted}' is taken", hint="choose another")
+                raise InvalidInput(
+                    f"partnership id '{wanted}' is taken", hint="choose another", field="slug"
+                )
             return wanted
         base = _slugify(name)
         taken = set(
@@ -372,14 +398,21 @@ class PartnershipService:
         require_role(actor, "secretariat", action="move partnerships")
         if kind == "review-due" and actor != SCHEDULER:
             raise InvalidInput("review-due moves are made by the scheduler only")
+        if reason is not None:
+            reason = inputs.text(reason, field="reason")
+        if note is not None:
+            note = inputs.text(note, field="note")
         seen_version = self.seen_version(ref)
         if expect_version is not None and expect_version != seen_version:
             raise ConcurrentChange(
                 f"partnership {ref} is at version {seen_version}, not {expect_version}",
                 hint="look at it again ('mspflow partnership show') and retry",
             )
-        with write_session(self.engine) as s:
-            p = self.get(s, ref)
+        with self.writing(ref) as s:
+            # The row lock first, the history's lock (in history.append) second: the
+            # order every write keeps. Under the lock the version cannot change, but it
+            # may have changed since the decision began (seen_version, expect_version).
+            p = self.get(s, ref, for_update=True)
             if p.version != seen_version:
                 raise _concurrent(ref)
             wf = definition_for(s, p)
@@ -515,40 +548,55 @@ class PartnershipService:
         values it now has, so that reading them costs no second SELECT.
         """
         values = {"version": seen + 1, "updated_at": now, **values}
-        result = s.execute(
-            _PARTNERSHIPS.update()
-            .where(_PARTNERSHIPS.c.id == p.id, _PARTNERSHIPS.c.version == seen)
-            .values(**values)
-        )
+        with _concurrency_errors(p.slug):
+            result = s.execute(
+                _PARTNERSHIPS.update()
+                .where(_PARTNERSHIPS.c.id == p.id, _PARTNERSHIPS.c.version == seen)
+                .values(**values)
+            )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise _concurrent(p.slug)
         for name, value in values.items():
             set_committed_value(p, name, value)
 
     def touch(self, s: Session, p: m.Partnership) -> None:
-        """Mark a change of evidence: bump the version so that a move decided on
-        the evidence as it was before is refused as a concurrent change."""
-        s.execute(
-            update(m.Partnership)
-            .where(col(m.Partnership.id) == p.id)
-            .values(version=m.Partnership.version + 1, updated_at=self.clock.now())
-        )
-        s.expire(p, ["version", "updated_at"])
+        """Mark a change of the partnership's record (evidence, waivers, debt): bump its
+        version, if it is still the version ``p`` was read at.
+
+        A move decided on the record as it was before is then refused as a
+        concurrent change; and a write whose partnership changed since it was
+        read (without the row lock) fails here, exit 5, nothing written.
+        """
+        self._bump(s, p, p.version, self.clock.now())
 
     # -- waivers and gate debt -----------------------------------------------
     def waive(
-        self, actor: Actor, ref: str, criterion: str, reason: str, step: str | None = None
+        self,
+        actor: Actor,
+        ref: str,
+        criterion: str,
+        reason: str,
+        step: str | None = None,
+        *,
+        expect_version: int | None = None,
     ) -> m.HistoryEvent:
-        """Waive a criterion of the current step, or settle gate debt of an earlier one."""
+        """Waive a criterion of the current step, or settle gate debt of an earlier one.
+
+        ``expect_version``: the version the waiver was decided on; if the
+        partnership has changed since (moved on to another step, say), nothing
+        is written and ConcurrentChange is raised.
+        """
         require_role(actor, "secretariat", action="waive criteria")
         if not reason or not reason.strip():
-            raise InvalidInput("a waiver needs a reason", hint="add --reason TEXT")
-        with write_session(self.engine) as s:
-            p = self.get(s, ref)
+            raise InvalidInput("a waiver needs a reason", hint="add --reason TEXT", field="reason")
+        reason = inputs.text(reason, field="reason")
+        with self.writing(ref) as s:
+            p = self.get(s, ref, for_update=True)
+            _expect(p, expect_version)
             wf = definition_for(s, p)
             target = wf.step(step) if step is not None and wf.find_step(step) else None
             if step is not None and target is None:
-                raise NotFound(f"no step '{step}' in {wf.name}")
+                raise NotFound(f"no step {inputs.shown(step)} in {wf.name}", field="step")
             if target is None:
                 if wf.is_final(p.state):
                     raise InvalidInput(f"partnership {p.slug} is closed; nothing to waive")
@@ -556,7 +604,7 @@ class PartnershipService:
             c = target.criterion(criterion)
             if c is None:
                 raise NotFound(
-                    f"step {target.number} has no criterion '{criterion}'",
+                    f"step {target.number} has no criterion {inputs.shown(criterion)}",
                     hint="criteria: " + ", ".join(x.id for x in target.gate),
                 )
             now = self.clock.now()
@@ -615,11 +663,17 @@ class PartnershipService:
             )
         )
 
-    def backfill(self, actor: Actor, ref: str) -> tuple[list[str], list[str]]:
-        """Settle every open gate debt whose criterion the evidence now meets."""
+    def backfill(
+        self, actor: Actor, ref: str, *, expect_version: int | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Settle every open gate debt whose criterion the evidence now meets.
+
+        ``expect_version``: as for :meth:`waive`.
+        """
         require_role(actor, "secretariat", action="backfill gate debt")
-        with write_session(self.engine) as s:
-            p = self.get(s, ref)
+        with self.writing(ref) as s:
+            p = self.get(s, ref, for_update=True)
+            _expect(p, expect_version)
             wf = definition_for(s, p)
             ctx = GateContext(s, p)
             settled: dict[str, Any] = {}
@@ -664,12 +718,14 @@ class PartnershipService:
         description: str,
         replica_name: str | None = None,
         replica_step: str | None = None,
+        expect_version: int | None = None,
     ) -> tuple[m.ScaleUpDecision, m.Partnership | None]:
         """Record a scale-up decision; with ``replica_name``, replicate the MSP.
 
         The replica is a new partnership linked to its parent, pinned to the
         same definition, starting at one of the definition's scale-up entry
         steps, and holding a copy of the parent's lessons learned.
+        ``expect_version``: as for :meth:`waive`.
         """
         from mspflow.definition.checks import SCALE_UP_DIMENSIONS
 
@@ -680,10 +736,12 @@ class PartnershipService:
                 f"scale-up dimension(s) {', '.join(wrong) or 'missing'}",
                 hint="give --dimension with: " + ", ".join(SCALE_UP_DIMENSIONS),
             )
-        if not description.strip():
-            raise InvalidInput("a scale-up decision needs a --description")
-        with write_session(self.engine) as s:
-            p = self.get(s, ref)
+        description = inputs.text(description, field="description", required=True)
+        if replica_name is not None:
+            replica_name = inputs.line(replica_name, field="replica_name")
+        with self.writing(ref) as s:
+            p = self.get(s, ref, for_update=True)
+            _expect(p, expect_version)
             wf = definition_for(s, p)
             step = None if wf.is_final(p.state) else wf.step(p.state)
             if step is None or not any(c.check == "scale_up_decided" for c in step.gate):
@@ -766,6 +824,53 @@ def _concurrent(ref: str) -> ConcurrentChange:
     )
 
 
+def _expect(p: m.Partnership, expected: int | None) -> None:
+    """Refuse a write decided on another version of ``p`` than the one it is at."""
+    if expected is not None and expected != p.version:
+        raise ConcurrentChange(
+            f"partnership {p.slug} is at version {p.version}, not {expected}; "
+            "nothing was written",
+            hint="look at it again and retry",
+        )
+
+
+#: SQLSTATEs after which the transaction is gone but a retry may succeed:
+#: serialization_failure, deadlock_detected (PostgreSQL).
+_RETRY_STATES = frozenset({"40001", "40P01"})
+
+
+@contextmanager
+def _concurrency_errors(ref: str) -> Iterator[None]:
+    """A deadlock or serialisation failure reported by the database, as ConcurrentChange."""
+    try:
+        yield
+    except DBAPIError as exc:
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if state in _RETRY_STATES:
+            raise _concurrent(ref) from None
+        raise
+
+
+def _may_name(ref: str) -> bool:
+    """Whether ``ref`` may name a partnership at all. A NUL (which PostgreSQL refuses
+    in text) or an over-long value cannot, and is not sent to the database."""
+    return "\x00" not in ref and len(ref) <= inputs.NAME_MAX
+
+
+def _row_id(ref: str) -> int | None:
+    """The row id ``ref`` names, if it is one (slugs are never all digits); None for
+    numbers no id column holds, which would overflow PostgreSQL's integer."""
+    if re.fullmatch(r"[0-9]{1,10}", ref) and int(ref) <= inputs.INT_MAX:
+        return int(ref)
+    return None
+
+
+def _not_found(ref: str) -> NotFound:
+    return NotFound(
+        f"no partnership {inputs.shown(ref)}", hint="'mspflow partnership list' shows them"
+    )
+
+
 def _short(wf: Workflow, state: str) -> str:
     step = wf.find_step(state)
     return str(step.number) if step else state
@@ -779,16 +884,13 @@ def _entry_step(wf: Workflow, ref: str, allowed: Iterable[str]) -> str:
     step = wf.find_step(ref)
     if step is None or step.id not in allowed:
         names = ", ".join(_short(wf, s) for s in allowed)
-        raise InvalidInput(f"cannot start at step '{ref}'", hint=f"possible steps: {names}")
+        raise InvalidInput(
+            f"cannot start at step {inputs.shown(ref)}", hint=f"possible steps: {names}"
+        )
     return step.id
 
 
-def _check_timezone(name: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone '{name}'", hint="use an IANA name such as Asia/Bangkok"
-        ) from None
+def _check_timezone(name: str) -> str:
+    """``name`` checked as a time zone (:func:`mspflow.inputs.zone`, which owns the
+    rule); kept under this name for the callers that import it from here."""
+    return inputs.zone(name, field="timezone")

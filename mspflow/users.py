@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mspflow.auth import Actor, check_role, require_role
+from mspflow import inputs
+from mspflow.auth import SCHEDULER, Actor, check_role, require_role
 from mspflow.clock import Clock
 from mspflow.errors import InvalidInput
 from mspflow.store import read_session, write_session
@@ -29,10 +31,19 @@ def add_user(
     """Add a user; ``first`` creates the first secretariat member of a new database.
 
     Returns False when ``first`` and the user already exists (``init`` run twice).
+    The name is one line (it appears in the history and in mail); the address
+    must parse as one, without line breaks (it becomes a mail header).
     """
     check_role(role)
-    if not name.strip() or name == "scheduler":
-        raise InvalidInput(f"'{name}' cannot be a user name")
+    name = inputs.line(name, field="name")
+    if name == SCHEDULER.name:
+        raise InvalidInput(
+            f"{inputs.shown(name)} cannot be a user name",
+            hint="it names mspflow's scheduler; choose another",
+            field="name",
+        )
+    if email is not None:
+        email = inputs.email(email, field="email") if email.strip() else None
     with write_session(engine) as s:
         existing = s.exec(select(User).where(User.name == name)).first()
         if first:
@@ -47,9 +58,17 @@ def add_user(
             assert actor is not None
             require_role(actor, "secretariat", action="add users")
             if existing is not None:
-                raise InvalidInput(f"user '{name}' exists already")
+                raise _exists(name)
         s.add(User(name=name, role=role, email=email, created_at=clock.now()))
+        try:
+            s.flush()
+        except IntegrityError:  # added meanwhile by another writer (PostgreSQL)
+            raise _exists(name) from None
     return True
+
+
+def _exists(name: str) -> InvalidInput:
+    return InvalidInput(f"user {inputs.shown(name)} exists already", field="name")
 
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:
