@@ -22,6 +22,7 @@ __all__ = [
     "MspflowError",
     "NotFound",
     "NotPermitted",
+    "PartialSweep",
     "Problem",
     "StorageError",
     "UnmetCriterion",
@@ -152,6 +153,13 @@ class DeliveryError(MspflowError):
     """A notification could not be delivered (it stays queued for a retry)."""
 
     exit_code = 10
+
+
+class PartialSweep(MspflowError):
+    """Some schedules or notifications failed; they were recorded and escalated,
+    and everything else was handled."""
+
+    exit_code = 11
 
 
 EXIT_CODES: dict[int, str] = {
