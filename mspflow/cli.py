@@ -491,11 +491,22 @@ def revisit(
 @click.argument("criterion")
 @click.option("--reason", required=True, help="Why the criterion cannot be met.")
 @click.option("--step", help="An earlier step whose gate debt this settles.")
+@expect_option
 @json_option
 @pass_app
-def waive(app: App, ref: str, criterion: str, reason: str, step: str | None, as_json: bool) -> None:
+def waive(
+    app: App,
+    ref: str,
+    criterion: str,
+    reason: str,
+    step: str | None,
+    expect_version: int | None,
+    as_json: bool,
+) -> None:
     """Waive CRITERION of P's current step (or gate debt of --step), with a reason."""
-    event = app.service.waive(app.actor(), ref, criterion, reason, step)
+    event = app.service.waive(
+        app.actor(), ref, criterion, reason, step, expect_version=expect_version
+    )
     emit(
         {"id": ref, "criterion": criterion, "event": event.seq},
         as_json,
@@ -550,6 +561,7 @@ def conclude(
 @click.option("--description", required=True)
 @click.option("--replicate", "replica", metavar="NAME", help="Create a linked replica MSP.")
 @click.option("--start-step", help="Where the replica starts (1 or 4).")
+@expect_option
 @json_option
 @pass_app
 def scale_up(
@@ -559,6 +571,7 @@ def scale_up(
     description: str,
     replica: str | None,
     start_step: str | None,
+    expect_version: int | None,
     as_json: bool,
 ) -> None:
     """Record P's scale-up decision (task 11.1), optionally replicating it."""
@@ -569,6 +582,7 @@ def scale_up(
         description=description,
         replica_name=replica,
         replica_step=start_step,
+        expect_version=expect_version,
     )
     data = {"id": ref, "decision": decision.id, "replica": child.slug if child else None}
     emit(
@@ -647,11 +661,12 @@ def debt_list(app: App, ref: str, as_json: bool) -> None:
 
 @debt.command("backfill")
 @click.argument("ref", metavar="P")
+@expect_option
 @json_option
 @pass_app
-def debt_backfill(app: App, ref: str, as_json: bool) -> None:
+def debt_backfill(app: App, ref: str, expect_version: int | None, as_json: bool) -> None:
     """Settle each open gate debt of P that the recorded evidence now meets."""
-    settled, still = app.service.backfill(app.actor(), ref)
+    settled, still = app.service.backfill(app.actor(), ref, expect_version=expect_version)
     emit(
         {"settled": settled, "open": still},
         as_json,
