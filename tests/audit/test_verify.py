@@ -63,6 +63,46 @@ def test_edited_row(portfolio: Portfolio) -> None:
     assert "event 5: its content does not match its hash" in failure(portfolio)
 
 
+#: A forged value for each hashed column (spelled out, so that a field left out
+#: of HASHED_FIELDS keeps its test), and what audit verify says about it.
+FORGED = {
+    "seq": (99, "sequence number {seq} is missing"),
+    "partnership": ("png", "its content does not match its hash"),
+    "at": ("2027-01-01T00:00:00.000000Z", "its content does not match its hash"),
+    "actor": ("mallory", "its content does not match its hash"),
+    "role": ("auditor", "its content does not match its hash"),
+    "kind": ("revisit", "its content does not match its hash"),
+    "trigger": ("revisit_to_1", "its content does not match its hash"),
+    "from_state": ("planning", "its content does not match its hash"),
+    "to_state": ("closed", "its content does not match its hash"),
+    "reason": ("nothing to see", "its content does not match its hash"),
+    "waived": ("[]", "its content does not match its hash"),
+    "evidence": ("{}", "its content does not match its hash"),
+    "definition": ("msp-12-step@1#ffffffffffffffff", "its content does not match its hash"),
+    "data": ('{"note":"forged"}', "its content does not match its hash"),
+    "prev_hash": ("f" * 64, "does not link to the event before it"),
+}
+
+
+def test_every_hashed_field_has_a_forgery() -> None:
+    assert sorted(FORGED) == sorted(history.HASHED_FIELDS)
+
+
+@pytest.mark.parametrize("field", sorted(FORGED))
+def test_edited_field_is_named(portfolio: Portfolio, field: str) -> None:
+    """The waived step-1 advance (every field set) edited in one column: verify names it."""
+    [event] = [e for e in portfolio.events() if e.kind == "advance" and e.waived != "[]"]
+    value, problem = FORGED[field]
+    assert value != getattr(event, field)
+    portfolio.sql(
+        *DROP_TRIGGERS,
+        f"UPDATE history_event SET {field} = ? WHERE seq = {event.seq}",
+        params=(value,),
+    )
+    out = failure(portfolio)
+    assert f"event {event.seq}: " + problem.format(seq=event.seq) in out, out
+
+
 def test_edited_row_with_its_own_hash_recomputed(portfolio: Portfolio) -> None:
     event = portfolio.events()[4]
     fields = {name: getattr(event, name) for name in history.HASHED_FIELDS}
