@@ -43,7 +43,7 @@ VECTOR: dict[str, Any] = {
     "trigger": "advance",
     "from_state": "getting-started",
     "to_state": "agenda-setting-and-scoping",
-    "reason": 'Ко-дизайн 水 😀 "quoted" back\\slash',
+    "reason": 'Ко-дизайн 水 😀 "quoted" back\\slash',  # noqa: RUF001 (Cyrillic on purpose)
     "waived": ["lead-and-support", "case-for-partnering"],
     "evidence": {
         "challenge-framed": {"task": "1.1", "found": "recorded", "fields": ["challenge"]},
@@ -64,7 +64,7 @@ VECTOR_STORED: dict[str, Any] = {
     "trigger": "advance",
     "from_state": "getting-started",
     "to_state": "agenda-setting-and-scoping",
-    "reason": 'Ко-дизайн 水 😀 "quoted" back\\slash',
+    "reason": 'Ко-дизайн 水 😀 "quoted" back\\slash',  # noqa: RUF001 (Cyrillic on purpose)
     "waived": '["case-for-partnering","lead-and-support"]',
     "evidence": (
         '{"challenge-framed":{"fields":["challenge"],"found":"recorded","task":"1.1"},'
@@ -86,7 +86,7 @@ VECTOR_CANONICAL = (
     '[3,1],\\"task\\":\\"1.1\\"}}",'
     '"from_state":"getting-started","kind":"advance","partnership":"água-limpa",'
     '"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000",'
-    '"reason":"Ко-дизайн 水 😀 \\"quoted\\" back\\\\slash","role":"secretariat","seq":1,'
+    '"reason":"Ко-дизайн 水 😀 \\"quoted\\" back\\\\slash","role":"secretariat","seq":1,'  # noqa: RUF001
     '"to_state":"agenda-setting-and-scoping","trigger":"advance",'
     '"waived":"[\\"case-for-partnering\\",\\"lead-and-support\\"]"}'
 ).encode()
