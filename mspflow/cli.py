@@ -69,6 +69,23 @@ class _Group(click.Group):
             )
 
 
+class _Root(_Group):
+    """The ``mspflow`` group: click's own usage errors also end as one line and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = f" ('{exc.ctx.command_path} --help' shows the usage)" if exc.ctx else ""
+            _fail([f"{exc.format_message()}{where}"], exc.exit_code)
+        except click.ClickException as exc:
+            _fail([exc.format_message()], exc.exit_code)
+        except click.Abort:
+            _fail(["interrupted; nothing half-written was kept"], 130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 def emit(data: Any, as_json: bool, text: Callable[[], str] | str) -> None:
     """Print ``data`` as JSON, or the human text."""
     if as_json:
@@ -144,7 +161,7 @@ class App:
 pass_app: Decorator = click.make_pass_decorator(App)
 
 
-@click.group(cls=_Group, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Root, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mspflow")
 @click.option(
     "--db",
