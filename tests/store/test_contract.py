@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from mspflow import history
 from mspflow.auth import Actor
@@ -26,7 +26,7 @@ from mspflow.evidence import import_file, record, sdg_targets
 from mspflow.store import check_schema, read_session, write_session
 from mspflow.store import models as m
 from mspflow.walk import WALK
-from tests.conftest import SECRETARIAT
+from tests.conftest import BACKENDS, SECRETARIAT
 
 AUDITOR = Actor("ivo", "auditor")
 PARTNER = Actor("pia", "partner")
@@ -137,9 +137,10 @@ def test_gate_refusal_lists_every_unmet_criterion(
     assert state(service, ref) == before and len(events(engine)) == 1
 
 
-def test_concurrent_change_is_refused_and_writes_nothing(
+def test_change_before_the_write_transaction_is_refused(
     service: PartnershipService, msp: Workflow, msp_text: str, engine: Engine
 ) -> None:
+    """Evidence recorded between the move's first read and its write transaction: exit 5."""
     ref = new(service, msp, msp_text)
     put(service, ref, 1)
     other = PartnershipService(engine, service.clock)
@@ -147,7 +148,6 @@ def test_concurrent_change_is_refused_and_writes_nothing(
     class Interleaved(PartnershipService):
         def seen_version(self, ref_: str) -> int:
             found = super().seen_version(ref_)
-            # Between our read and our write, someone records evidence.
             record(other, SECRETARIAT, ref_, "lesson", {"text": "meanwhile"})
             return found
 
@@ -160,6 +160,72 @@ def test_concurrent_change_is_refused_and_writes_nothing(
     assert len(events(engine)) == before_events
     service.move(SECRETARIAT, ref, kind="advance")  # a retry succeeds
     assert state(service, ref)[0] == "agenda-setting-and-scoping"
+
+
+def bump_version(s: Session, slug: str) -> None:
+    """What a writer that committed meanwhile leaves for the versioned UPDATE to find."""
+    s.execute(text("UPDATE partnership SET version = version + 1 WHERE slug = :s"), {"s": slug})
+
+
+def test_change_inside_the_write_transaction_is_refused_by_the_versioned_update(
+    service: PartnershipService, msp: Workflow, msp_text: str, engine: Engine
+) -> None:
+    """The row changes after the move read it in its own transaction, as the gate is
+    evaluated: only the versioned UPDATE (``version == seen``) can notice, and it must."""
+    ref = new(service, msp, msp_text)
+    put(service, ref, 1)
+    _, version = state(service, ref)
+
+    class Interleaved(PartnershipService):
+        def _waivers(self, session: Session, p: m.Partnership) -> dict[str, str]:
+            bump_version(session, p.slug)
+            return super()._waivers(session, p)
+
+    before_events = len(events(engine))
+    with pytest.raises(ConcurrentChange) as info:
+        Interleaved(engine, service.clock).move(SECRETARIAT, ref, kind="advance")
+    assert info.value.exit_code == 5
+    # Nothing of the move is kept: no event, the state and version as before.
+    assert state(service, ref) == ("getting-started", version)
+    assert len(events(engine)) == before_events
+    service.move(SECRETARIAT, ref, kind="advance")
+    assert state(service, ref) == ("agenda-setting-and-scoping", version + 1)
+
+
+def test_the_versioned_update_writes_only_the_version_it_was_given(
+    service: PartnershipService, msp: Workflow, msp_text: str, engine: Engine
+) -> None:
+    ref = new(service, msp, msp_text)
+    _, version = state(service, ref)
+    now = service.clock.now()
+    with pytest.raises(ConcurrentChange), write_session(engine) as s:
+        p = service.get(s, ref)
+        bump_version(s, ref)
+        service._bump(s, p, version, now, state="planning")
+    assert state(service, ref) == ("getting-started", version)
+    with write_session(engine) as s:
+        p = service.get(s, ref)
+        service._bump(s, p, version, now, state="planning")
+        assert (p.state, p.version) == ("planning", version + 1)
+    assert state(service, ref) == ("planning", version + 1)
+
+
+@pytest.mark.parametrize("backend", [BACKENDS[1]], indirect=True)
+def test_a_commit_from_another_connection_is_refused_by_the_versioned_update(
+    service: PartnershipService, msp: Workflow, msp_text: str, engine: Engine
+) -> None:
+    """PostgreSQL: a real second transaction commits a change after ours read the row
+    (no row lock held); our versioned UPDATE then matches no row and fails."""
+    ref = new(service, msp, msp_text)
+    _, version = state(service, ref)
+    with pytest.raises(ConcurrentChange), write_session(engine) as s:
+        p = service.get(s, ref)
+        with engine.begin() as other:
+            other.execute(
+                text("UPDATE partnership SET version = version + 1 WHERE slug = :s"), {"s": ref}
+            )
+        service._bump(s, p, version, service.clock.now(), state="planning")
+    assert state(service, ref) == ("getting-started", version + 1)
 
 
 def test_stale_expected_version_is_refused(
@@ -247,11 +313,15 @@ def test_onboarding_keeps_gate_debt_until_backfilled_or_waived(
         ("getting-started", "open"),
         ("agenda-setting-and-scoping", "open"),
     }
-    assert len(debt) == len(msp.step(1).gate) + len(msp.step(2).gate)
+    step1 = [c.id for c in msp.step(1).gate]
+    step2 = [c.id for c in msp.step(2).gate]
+    assert sorted((d.step, d.criterion) for d in debt) == sorted(
+        [("getting-started", c) for c in step1] + [("agenda-setting-and-scoping", c) for c in step2]
+    )
     put(service, ref, 1)
     settled, still = service.backfill(SECRETARIAT, ref)
-    assert len(settled) == len(msp.step(1).gate)
-    assert len(still) == len(msp.step(2).gate)
+    assert sorted(settled) == sorted(f"1:{c}" for c in step1)
+    assert sorted(still) == sorted(f"2:{c}" for c in step2)
     service.waive(SECRETARIAT, ref, "goal-set", "set by the founding charter", step="2")
     with read_session(engine) as s:
         statuses = {d.criterion: d.status for d in service.gate_debt(s, service.get(s, ref))}
@@ -277,7 +347,7 @@ def test_scale_up_replica_inherits_lessons(
     assert replica is not None
     with read_session(engine) as s:
         child = service.get(s, replica.slug)
-        assert child.state == "planning" and child.parent_id is not None
+        assert child.state == "planning" and child.parent_id == service.get(s, ref).id
         lessons = s.exec(select(m.Lesson).where(m.Lesson.partnership_id == child.id)).all()
         assert [(x.text, x.inherited_from) for x in lessons] == [("Procure early", child.parent_id)]
     with pytest.raises(InvalidInput, match="possible steps"):
