@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from mspflow.cli import App, _Group, emit, json_option, pass_app
-from mspflow.errors import DeliveryError, InvalidInput
+from mspflow.errors import DeliveryError, InvalidInput, PartialSweep
 
 __all__ = [
     "calendar",
@@ -49,7 +48,13 @@ def schedule_list(app: App, ref: str, show_all: bool, as_json: bool) -> None:
         rows = schedules(s, p, active_only=not show_all)
     data = []
     for r in rows:
-        upcoming = occurrences(r, after=now, until=now + timedelta(days=400))
+        error = None
+        try:
+            upcoming = occurrences(r, after=now, until=now + timedelta(days=400))
+        except Exception as exc:  # a stored row that cannot be computed: say so, go on
+            from mspflow.scheduler.sweep import error_line
+
+            upcoming, error = [], error_line(exc)
         data.append(
             {
                 "id": r.id,
@@ -63,6 +68,7 @@ def schedule_list(app: App, ref: str, show_all: bool, as_json: bool) -> None:
                 "active": r.active,
                 "next": upcoming[0].isoformat().replace("+00:00", "Z") if upcoming else None,
                 "recorded_by": r.recorded_by,
+                "error": error,
             }
         )
 
@@ -73,6 +79,7 @@ def schedule_list(app: App, ref: str, show_all: bool, as_json: bool) -> None:
             f"{d['id']:>4} {d['kind']:<24} {d['cadence']:<15} {d['local_time']} {d['timezone']:<20}"
             f" reminders {_days(d['lead_days'])} d, grace {d['grace_days']} d,"
             f" next {d['next'] or '-'}{'' if d['active'] else '  (replaced)'}"
+            + (f"  FAILED: {d['error']}" if d["error"] else "")
             for d in data
         )
 
@@ -125,7 +132,9 @@ def schedule_status(app: App, ref: str | None, days: int, as_json: bool) -> None
             lines = [f"portfolio: {steps}", f"{c['overdue']} overdue (open flags of the sweeps)"]
         for i in items:
             extra = ""
-            if i.status != "upcoming":
+            if i.status == "failed":
+                extra = f"  cannot be computed: {i.error}"
+            elif i.status != "upcoming":
                 extra = f"  no {i.record} yet; deadline {_when(i.deadline)}"
                 extra += " (flagged)" if i.flagged else ""
             lines.append(
@@ -140,7 +149,17 @@ def schedule_status(app: App, ref: str | None, days: int, as_json: bool) -> None
 @click.command("fired")
 @click.argument("ref", metavar="P", required=False)
 @click.option(
-    "--purpose", type=click.Choice(["reminder", "overdue", "review-due", "time-frame-end"])
+    "--purpose",
+    type=click.Choice(
+        [
+            "reminder",
+            "overdue",
+            "review-due",
+            "time-frame-end",
+            "schedule-failed",
+            "delivery-failed",
+        ]
+    ),
 )
 @click.option("--limit", default=50, show_default=True)
 @json_option
@@ -148,7 +167,8 @@ def schedule_status(app: App, ref: str | None, days: int, as_json: bool) -> None
 def schedule_fired(
     app: App, ref: str | None, purpose: str | None, limit: int, as_json: bool
 ) -> None:
-    """Triggers the scheduler fired (newest first): reminders, overdue flags, reviews."""
+    """Triggers the scheduler fired (newest first): reminders, overdue flags, reviews,
+    and the failures it recorded and escalated (with their error)."""
     from mspflow.scheduler.status import fired
     from mspflow.store import read_session
 
@@ -164,6 +184,7 @@ def schedule_fired(
                 f" {r['detail'].get('schedule', '')} {r['occurrence'][:16]}Z"
                 + (" late" if r["late"] else "")
                 + (" resolved" if r["resolved_at"] else "")
+                + (f" error: {r['error']}" if r["error"] else "")
                 for r in rows
             )
             or "nothing fired yet"
@@ -175,9 +196,14 @@ def schedule_fired(
 # --------------------------------------------------------------------------- remind
 
 
-def _sweeper(app: App, name: str | None = None) -> Any:
+def _sweeper(app: App, action: str, name: str | None = None) -> Any:
+    """A sweeper for the acting user, who must be of the secretariat: a sweep
+    writes, sends mail and moves partnerships."""
+    from mspflow.auth import require_role
     from mspflow.scheduler.notify import EmailChannel, TerminalChannel, load_smtp_config
     from mspflow.scheduler.sweep import Sweeper
+
+    require_role(app.actor(), "secretariat", action=action)
 
     channels: list[Any] = [TerminalChannel(click.echo)]
     config = load_smtp_config()
@@ -198,13 +224,26 @@ def remind() -> None:
 def remind_due(app: App, now: str | None, as_json: bool) -> None:
     """One sweep: fire what fell due, deliver the outbox, exit.
 
-    Exit 10 when some notifications could not be delivered; they stay in the
-    outbox and are retried with backoff by the next sweep.
+    Exit 11 when a schedule could not be computed or a notification can never
+    be sent: each is recorded with its error ('schedule fired', 'remind
+    outbox'), escalated once to the secretariat, and everything else handled.
+    Exit 10 when some notifications could not be delivered this time; they stay
+    in the outbox and are retried with backoff. When both happen, 11 wins.
+    Needs the secretariat role.
     """
     if now:
         app.now = now
-    report = _sweeper(app).sweep()
+    report = _sweeper(app, "run the reminder sweep").sweep()
     emit(report.as_dict(), as_json, report.summary)
+    if report.failures:
+        retry = f"; {report.failed} notification(s) kept for retry" if report.failed else ""
+        raise PartialSweep(
+            f"partial sweep: {report.schedule_failures} schedule(s) and "
+            f"{report.undeliverable} notification(s) failed and were recorded{retry}; "
+            f"the rest was handled (first: {report.failures[0]})",
+            hint="see 'mspflow schedule fired --purpose schedule-failed' and "
+            "'mspflow remind outbox'",
+        )
     if report.failed:
         raise DeliveryError(
             f"{report.failed} notification(s) not delivered; kept in the outbox for retry "
@@ -275,24 +314,37 @@ def scheduler() -> None:
 def scheduler_run(app: App, interval: int, name: str | None, max_sweeps: int | None) -> None:
     """Sweep every --interval seconds until stopped (SIGINT/SIGTERM end it cleanly).
 
-    Several daemons may run on one database: each trigger is claimed once.
+    Several daemons may run on one database: each trigger is claimed once, and
+    each message is sent by the one daemon that holds its lease. A schedule or
+    notification that fails is logged with its partnership and recorded; the
+    daemon goes on. Needs the secretariat role.
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
     if interval < 1:
         raise InvalidInput("--interval must be at least 1 second")
-    sweeper = _sweeper(app, name)
+    sweeper = _sweeper(app, "run the scheduler", name)
     daemon = BlockingScheduler(timezone="UTC")
-    done = {"sweeps": 0}
+    done = {"sweeps": 0, "down": 0}
 
     def sweep() -> None:
+        from mspflow.scheduler.sweep import error_line
+
         try:
             report = sweeper.sweep()
-        except Exception as exc:  # keep the daemon alive; the next sweep retries
-            click.echo(f"mspflow: sweep failed: {type(exc).__name__}: {exc}", err=True)
+        except Exception as exc:  # the database itself: keep the daemon alive, retry
+            done["down"] += 1
+            click.echo(
+                f"mspflow: sweep {done['sweeps'] + 1} could not run ({done['down']} in a row): "
+                f"{error_line(exc)}",
+                err=True,
+            )
         else:
+            done["down"] = 0
             click.echo(report.summary())
+            for line in report.failures:
+                click.echo(f"mspflow: failed: {line}", err=True)
         done["sweeps"] += 1
         if max_sweeps is not None and done["sweeps"] >= max_sweeps:
             daemon.shutdown(wait=False)
@@ -332,8 +384,8 @@ def calendar() -> None:
     "--output",
     "-o",
     required=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="The .ics file to write.",
+    metavar="PATH",
+    help="The .ics file to write ('-' for standard output).",
 )
 @pass_app
 def calendar_export(app: App, ref: str | None, output: str) -> None:
@@ -344,9 +396,6 @@ def calendar_export(app: App, ref: str | None, output: str) -> None:
     from mspflow.store import models as m
     from mspflow.store import read_session
 
-    path = Path(output)
-    if not path.parent.is_dir():
-        raise InvalidInput(f"--output {output}: folder {path.parent} does not exist")
     with read_session(app.engine) as s:
         if ref:
             targets = [app.service.get(s, ref)]
@@ -355,8 +404,6 @@ def calendar_export(app: App, ref: str | None, output: str) -> None:
             targets = list(s.exec(select(m.Partnership).order_by(col(m.Partnership.slug))))
             name = "mspflow portfolio"
         cal = build_calendar(s, targets, app.clock().now(), name=name)
-    try:
-        events = write_calendar(cal, path)
-    except OSError as exc:
-        raise InvalidInput(f"--output {output}: cannot write: {exc.strerror}") from None
-    click.echo(f"wrote {events} event(s) to {path}")
+    events = write_calendar(cal, output)
+    # On standard output the calendar is the output: the count goes to stderr.
+    click.echo(f"wrote {events} event(s) to {output}", err=output == "-")

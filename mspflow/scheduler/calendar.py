@@ -5,18 +5,25 @@ partnership's time zone (with its ``VTIMEZONE``), an ``RRULE`` for the
 cadence, ``UNTIL`` the end of the time frame when it is known, and one
 ``VALARM`` per reminder lead time. The ``UID`` is stable, so importing an
 updated file replaces events instead of duplicating them.
+
+``DTSTART`` holds the agreed wall-clock time itself (not the instant of the
+first occurrence), so a calendar app that reads the file as RFC 5545 says
+(section 3.3.5: a local time inside a daylight-saving gap is read with the
+offset before the gap) shows every occurrence at the instant the sweep fires
+it: :mod:`.times` follows the same reading. A ``VALARM`` of ``-P7D`` is seven
+calendar days, at the same wall-clock time, as a lead time is.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from mspflow.engine import definition_for
+from mspflow.outfile import write_output
 from mspflow.scheduler.times import at_local, parse_local_time, second_of_month
 from mspflow.store import models as m
 
@@ -61,7 +68,11 @@ def build_calendar(
             kind = wf.schedule_kind(sched.kind)
             title = kind.name if kind else sched.kind
             zone = ZoneInfo(sched.timezone)
-            start = at_local(sched.starts_on, parse_local_time(sched.local_time), sched.timezone)
+            # The wall-clock time as agreed (fold 0), even where the first date's
+            # time falls in a gap: the RRULE repeats this wall-clock time.
+            start = datetime.combine(
+                sched.starts_on, parse_local_time(sched.local_time), tzinfo=zone
+            )
             event = Event()
             event.add("uid", f"{p.slug}.schedule-{sched.id}@mspflow")
             event.add("dtstamp", now)
@@ -71,7 +82,7 @@ def build_calendar(
                 f"{title} of {p.name} (task {kind.task if kind else '?'}), "
                 f"{sched.cadence}; agreed by {sched.recorded_by}.",
             )
-            event.add("dtstart", start.astimezone(zone))
+            event.add("dtstart", start)
             event.add("duration", _DURATION)
             event.add("categories", ["mspflow", sched.kind])
             if sched.cadence in RRULES:
@@ -103,10 +114,9 @@ def build_calendar(
     return cal
 
 
-def write_calendar(cal: Any, path: Path) -> int:
-    """Write ``cal`` to ``path`` atomically; return the number of events."""
-    data = cal.to_ical()
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def write_calendar(cal: Any, target: str) -> int:
+    """Write ``cal`` to ``target`` (a path, or ``-`` for standard output) through
+    :func:`mspflow.outfile.write_output`; return the number of events."""
+    text = cal.to_ical().decode("utf-8")
+    write_output(target, lambda out: out.write(text))
     return sum(1 for c in cal.walk("VEVENT"))

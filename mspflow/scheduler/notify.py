@@ -20,11 +20,18 @@ configuration directory); the environment wins::
 
 The password is never stored in the file itself; ``MSPFLOW_SMTP_PASSWORD``
 or the variable named by ``password_env`` holds it.
+
+Two defences keep one bad row from stopping everyone's mail: text that goes
+into a header (subject, names) passes through :func:`header_safe`, so no CR or
+LF ever reaches a header, and a message that cannot be built or is refused for
+good (an address that is not one) is reported as :class:`Permanent`, which the
+sweep records as failed instead of retrying it forever.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 import sys
@@ -40,10 +47,13 @@ from mspflow.errors import InvalidInput
 __all__ = [
     "Channel",
     "EmailChannel",
+    "Guard",
     "Outgoing",
+    "Permanent",
     "SmtpConfig",
     "TerminalChannel",
     "config_path",
+    "header_safe",
     "load_smtp_config",
     "message_id",
 ]
@@ -62,12 +72,59 @@ class Outgoing:
     date: Any  # datetime, the clock's now
 
 
+class Permanent(str):
+    """An error that retrying will not cure (the message cannot be built, the
+    address is not one): the notification is marked failed, not retried."""
+
+    __slots__ = ()
+
+
+class Guard(Protocol):
+    """The sender's lease on the notifications it was handed (see :mod:`.sweep`).
+
+    A channel asks :meth:`begin` right before it hands a message over and sends
+    only if it is told yes; it reports each outcome to :meth:`done` at once.
+    """
+
+    def begin(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
+        """Those of ``batch`` this sender still holds (their lease renewed)."""
+        ...
+
+    def done(self, results: dict[int, str | None]) -> None:
+        """Record outcomes: None (handed over), an error (retry later) or
+        a :class:`Permanent` one."""
+        ...
+
+
+class _Unguarded:
+    """For a channel called outside a sweep: everything may go."""
+
+    def begin(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
+        return list(batch)
+
+    def done(self, results: dict[int, str | None]) -> None:
+        return None
+
+
 class Channel(Protocol):
     name: str
 
-    def send(self, batch: Sequence[Outgoing]) -> dict[int, str | None]:
-        """Send ``batch``; map each notification id to None (handed over) or an error."""
+    def send(self, batch: Sequence[Outgoing], guard: Guard | None = None) -> dict[int, str | None]:
+        """Send ``batch``; map each notification id to None (handed over) or an error.
+
+        A notification ``guard`` refused is left out of the answer (another
+        sender holds it now)."""
         ...
+
+
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_safe(text: str | None, limit: int = 400) -> str:
+    """``text`` as one header line: every run of control characters (CR, LF,
+    NUL, tab ...) becomes one space, and it is cut at ``limit`` characters."""
+    out = _HEADER_UNSAFE.sub(" ", text or "").strip()
+    return out if len(out) <= limit else out[: limit - 1] + "\u2026"
 
 
 class TerminalChannel:
@@ -78,10 +135,15 @@ class TerminalChannel:
     def __init__(self, say: Callable[[str], None] | None = None) -> None:
         self.say = say if say is not None else _stdout
 
-    def send(self, batch: Sequence[Outgoing]) -> dict[int, str | None]:
-        for n in batch:
-            self.say(f"  [{n.date:%Y-%m-%d %H:%M}Z] {n.subject}")
-        return {n.id: None for n in batch}
+    def send(self, batch: Sequence[Outgoing], guard: Guard | None = None) -> dict[int, str | None]:
+        guard = guard if guard is not None else _Unguarded()
+        held = guard.begin(batch)  # one renewal for the batch: printing is quick
+        results: dict[int, str | None] = {}
+        for n in held:
+            self.say(f"  [{n.date:%Y-%m-%d %H:%M}Z] {header_safe(n.subject)}")
+            results[n.id] = None
+        guard.done(results)
+        return results
 
 
 def _stdout(line: str) -> None:
@@ -227,44 +289,88 @@ class EmailChannel:
         return smtp
 
     def message(self, n: Outgoing) -> EmailMessage:
+        """The email for ``n``; :class:`ValueError` if its address is not one."""
+        from email.headerregistry import Address
+
+        from mspflow.errors import InvalidInput
+        from mspflow.inputs import email
+
+        try:
+            address = email(n.recipient, field="recipient")
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
         msg = EmailMessage()
         msg["From"] = self.config.sender
-        msg["To"] = f"{n.recipient_name} <{n.recipient}>" if n.recipient_name else n.recipient
-        msg["Subject"] = n.subject
+        name = header_safe(n.recipient_name, 200)
+        msg["To"] = Address(display_name=name, addr_spec=address) if name else address
+        msg["Subject"] = header_safe(n.subject, 900)
         msg["Date"] = format_datetime(n.date)
         msg["Message-ID"] = n.message_id
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         msg.set_content(n.body)
         return msg
 
-    def send(self, batch: Sequence[Outgoing]) -> dict[int, str | None]:
+    def send(self, batch: Sequence[Outgoing], guard: Guard | None = None) -> dict[int, str | None]:
+        """One SMTP session for ``batch``; the lease is checked (and renewed)
+        right before each message and its outcome recorded right after, so a
+        sender that lost its lease stops, and a crash repeats one message at most."""
+        guard = guard if guard is not None else _Unguarded()
         results: dict[int, str | None] = {}
         if not batch:
             return results
         try:
             smtp = self._connect()
         except (OSError, smtplib.SMTPException) as exc:
-            error = f"cannot reach SMTP server {self.config.host}:{self.config.port}: {exc}"
-            return {n.id: error for n in batch}
+            down = f"cannot reach SMTP server {self.config.host}:{self.config.port}: {exc}"
+            results = {n.id: down for n in guard.begin(batch)}
+            guard.done(results)
+            return results
+        gone = False
         try:
             for n in batch:
+                if not guard.begin([n]):
+                    break  # another sender holds it now: this one sends nothing more
+                error: str | None
+                ended = False
                 try:
-                    smtp.send_message(self.message(n))
-                    results[n.id] = None
-                except smtplib.SMTPRecipientsRefused as exc:
-                    results[n.id] = f"recipient refused: {exc.recipients}"
-                except (OSError, smtplib.SMTPException) as exc:
-                    results[n.id] = f"{type(exc).__name__}: {exc}"
-                    if isinstance(exc, (OSError, smtplib.SMTPServerDisconnected)):
-                        break  # the session is gone; the rest are retried later
+                    msg = self.message(n)
+                except Exception as exc:  # one bad row must not stop the rest
+                    error = Permanent(f"cannot build the message: {exc}")
+                else:
+                    error, ended = self._send_one(smtp, msg)
+                results[n.id] = error
+                guard.done({n.id: error})
+                if ended:
+                    gone = True
+                    break  # the session is gone; the rest are retried later
         finally:
             try:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
-        for n in batch:
-            results.setdefault(n.id, "not sent: the SMTP session ended early")
+        if gone:
+            rest = [n for n in batch if n.id not in results]
+            more: dict[int, str | None] = {
+                n.id: "not sent: the SMTP session ended early" for n in guard.begin(rest)
+            }
+            guard.done(more)
+            results.update(more)
         return results
+
+    @staticmethod
+    def _send_one(smtp: smtplib.SMTP, msg: EmailMessage) -> tuple[str | None, bool]:
+        """The error (None when handed over), and whether the session ended."""
+        try:
+            smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            return f"recipient refused: {exc.recipients}", False
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            return f"{type(exc).__name__}: {exc}", True
+        except smtplib.SMTPException as exc:
+            return f"{type(exc).__name__}: {exc}", False
+        except (UnicodeError, ValueError, TypeError) as exc:
+            return Permanent(f"cannot send the message: {type(exc).__name__}: {exc}"), False
+        return None, False
 
 
 def message_id(notification_id: int, key: str, domain: str) -> str:

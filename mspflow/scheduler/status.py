@@ -3,6 +3,12 @@
 Computed from the schedules and the records themselves, so the answer is
 right whether or not a sweeper has run; an overdue item says whether a sweep
 has already flagged it (and escalated it to the secretariat).
+
+The occurrences are the sweep's own (:func:`~mspflow.scheduler.times.iter_occurrences`
+and :func:`~mspflow.scheduler.times.shift_days`), so status, reminders and
+overdue flags agree on every instant, daylight-saving changes included. A
+schedule whose occurrences cannot be computed is listed as ``failed`` with
+its error instead of stopping the listing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from mspflow.definition.model import Workflow
 from mspflow.engine import definition_for
-from mspflow.scheduler.sweep import RECORDS, as_utc, record_exists, record_window
+from mspflow.scheduler.sweep import RECORDS, as_utc, error_line, record_exists, record_window
 from mspflow.scheduler.times import iter_occurrences, shift_days
 from mspflow.store import models as m
 
@@ -41,10 +47,11 @@ class Item:
     schedule_id: int
     task: str
     occurrence: datetime
-    status: str  # upcoming | due | overdue
+    status: str  # upcoming | due | overdue | failed
     record: str | None
     deadline: datetime | None
     flagged: bool = False
+    error: str | None = None  # why a failed schedule cannot be computed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +64,7 @@ class Item:
             "record": self.record,
             "deadline": _iso(self.deadline) if self.deadline else None,
             "flagged": self.flagged,
+            "error": self.error,
         }
 
 
@@ -90,46 +98,68 @@ def schedule_items(s: Session, p: m.Partnership, now: datetime, *, days: int = 3
         kind = wf.schedule_kind(sched.kind)
         if kind is None:
             continue
-        expects = kind.record if kind.record in RECORDS else None
-        since = max(as_utc(sched.recorded_at) - timedelta(days=sched.grace_days), now - LOOK_BACK)
-        for o in iter_occurrences(
-            sched.cadence,
-            sched.starts_on,
-            sched.local_time,
-            sched.timezone,
-            after=since,
-            until=now + timedelta(days=days),
-        ):
-            if o > now:
-                items.append(
-                    Item(p.slug, sched.kind, sched.id or 0, kind.task, o, "upcoming", expects, None)
-                )
-                continue
-            if expects is None:
-                continue
-            if o < as_utc(sched.recorded_at):
-                continue  # before the schedule was agreed
-            deadline = shift_days(o, sched.grace_days, sched.timezone)
-            first, last = record_window(sched, o)
-            if record_exists(s, sched, first, last):
-                continue
-            status = "overdue" if deadline <= now else "due"
-            key = f"s{sched.id}:overdue:{o:%Y-%m-%dT%H:%MZ}"
+        try:
+            items.extend(_items(s, p, sched, kind, now, days, flagged))
+        except Exception as exc:  # one stored row that cannot be computed, not the listing
             items.append(
                 Item(
-                    p.slug,
-                    sched.kind,
-                    sched.id or 0,
-                    kind.task,
-                    o,
-                    status,
-                    expects,
-                    deadline,
-                    key in flagged,
+                    p.slug, sched.kind, sched.id or 0, kind.task, now, "failed", None, None,
+                    error=error_line(exc),
                 )
-            )
-    order = {"overdue": 0, "due": 1, "upcoming": 2}
+            )  # fmt: skip
+    order = {"failed": 0, "overdue": 1, "due": 2, "upcoming": 3}
     return sorted(items, key=lambda i: (order[i.status], i.occurrence))
+
+
+def _items(
+    s: Session,
+    p: m.Partnership,
+    sched: m.Schedule,
+    kind: Any,
+    now: datetime,
+    days: int,
+    flagged: set[str],
+) -> list[Item]:
+    items: list[Item] = []
+    expects = kind.record if kind.record in RECORDS else None
+    since = max(as_utc(sched.recorded_at) - timedelta(days=sched.grace_days), now - LOOK_BACK)
+    for o in iter_occurrences(
+        sched.cadence,
+        sched.starts_on,
+        sched.local_time,
+        sched.timezone,
+        after=since,
+        until=now + timedelta(days=days),
+    ):
+        if o > now:
+            items.append(
+                Item(p.slug, sched.kind, sched.id or 0, kind.task, o, "upcoming", expects, None)
+            )
+            continue
+        if expects is None:
+            continue
+        if o < as_utc(sched.recorded_at):
+            continue  # before the schedule was agreed
+        deadline = shift_days(o, sched.grace_days, sched.timezone)
+        first, last = record_window(sched, o)
+        if record_exists(s, sched, first, last):
+            continue
+        status = "overdue" if deadline <= now else "due"
+        key = f"s{sched.id}:overdue:{o:%Y-%m-%dT%H:%MZ}"
+        items.append(
+            Item(
+                p.slug,
+                sched.kind,
+                sched.id or 0,
+                kind.task,
+                o,
+                status,
+                expects,
+                deadline,
+                key in flagged,
+            )
+        )
+    return items
 
 
 def portfolio_counts(s: Session) -> dict[str, Any]:
@@ -205,6 +235,7 @@ def fired(
     rows = s.execute(query.order_by(col(m.FiredTrigger.id).desc()).limit(limit)).all()
     out = []
     for t, slug in rows:
+        detail = json.loads(t.detail)
         out.append(
             {
                 "id": t.id,
@@ -216,7 +247,10 @@ def fired(
                 "fired_at": _iso(t.fired_at),
                 "late": t.late,
                 "resolved_at": _iso(t.resolved_at) if t.resolved_at else None,
-                "detail": json.loads(t.detail),
+                "detail": detail,
+                # Why a schedule or a notification failed (purposes schedule-failed
+                # and delivery-failed); None for the rest.
+                "error": detail.get("error") if isinstance(detail, dict) else None,
             }
         )
     return out

@@ -27,13 +27,35 @@ Downtime policy (when no sweep ran for a while):
 * of several due reviews of one partnership, only the latest moves it; the
   earlier ones are recorded as skipped;
 * a trigger handled more than ``late_after`` after it fell due is marked late.
+
+Isolation: a schedule whose occurrences cannot be computed (dates outside the
+calendar, say, in a row stored before input was validated), a partnership
+whose definition cannot be read, or a notification that can never be sent is
+recorded with its error (purpose ``schedule-failed`` in the fired triggers,
+status ``failed`` in the outbox), escalated to the secretariat once per
+distinct error, and the sweep goes on with everything else.
+
+Leases: a notification is leased to one sender (its ``sweeper`` column holds
+that sender's token) until ``lease_until``, judged by the database's clock
+(PostgreSQL ``clock_timestamp()``; on SQLite the real wall clock of the host),
+never by the sweep's own, possibly simulated, ``now``. The sender renews the
+lease right before it hands each message over and stops at the first one it no
+longer holds; it marks each message sent right after the channel accepted it.
+A message can therefore reach a server twice only when (a) its sender died,
+or lost the database, after the server accepted it and before the ``sent``
+mark committed, or (b) handing it over took longer than the lease, so another
+sender took it over meanwhile. Either way it is that one message, with the
+same Message-ID.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import socket
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +63,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, bindparam, case, insert, or_, update
+from sqlalchemy import Engine, and_, bindparam, case, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -50,7 +72,14 @@ from mspflow.clock import Clock
 from mspflow.definition.model import CADENCE_DAYS, AutoTrigger, Workflow
 from mspflow.engine import PartnershipService, definition_by_hash
 from mspflow.errors import ConcurrentChange, InvalidInput
-from mspflow.scheduler.notify import Channel, Outgoing, TerminalChannel, message_id
+from mspflow.scheduler.notify import (
+    Channel,
+    Outgoing,
+    Permanent,
+    TerminalChannel,
+    header_safe,
+    message_id,
+)
 from mspflow.scheduler.times import (
     at_local,
     iter_occurrences,
@@ -62,6 +91,7 @@ from mspflow.store import models as m
 from mspflow.store import read_session, write_session
 
 __all__ = [
+    "FAILED",
     "NEVER",
     "RECORDS",
     "SweepReport",
@@ -86,6 +116,8 @@ REVIEW_KINDS: Mapping[str, tuple[str, ...]] = {
     "midterm-review": ("midterm",),
     "process-review": ("process",),
 }
+#: Purposes of the fired triggers that record a failure (escalated once).
+FAILED = ("schedule-failed", "delivery-failed")
 _BACKOFF_CAP = timedelta(hours=6)
 _SCHEDULES: Any = m.Schedule.__table__  # type: ignore[attr-defined]
 _NOTIFICATIONS: Any = m.Notification.__table__  # type: ignore[attr-defined]
@@ -115,6 +147,14 @@ class SweepReport:
     sent: int = 0
     failed: int = 0
     retry: list[str] = field(default_factory=list)  # one line per failure
+    #: Schedules (or partnerships) whose triggers could not be computed or recorded.
+    schedule_failures: int = 0
+    #: Notifications that can never be sent (marked failed, not retried).
+    undeliverable: int = 0
+    #: One line per schedule or notification failure, naming the partnership.
+    failures: list[str] = field(default_factory=list)
+    #: Messages handed over after their lease had passed to another sender.
+    lease_lost: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +166,10 @@ class SweepReport:
             "sent": self.sent,
             "failed": self.failed,
             "errors": self.retry,
+            "schedule_failures": self.schedule_failures,
+            "undeliverable": self.undeliverable,
+            "failures": self.failures,
+            "lease_lost": self.lease_lost,
         }
 
     def summary(self) -> str:
@@ -136,6 +180,8 @@ class SweepReport:
             f"{self.sent} sent, {self.failed} to retry"
             + (f"; moved to review: {', '.join(self.moved)}" if self.moved else "")
             + (f"; {self.resolved} overdue resolved" if self.resolved else "")
+            + (f"; {self.schedule_failures} schedule(s) failed" if self.schedule_failures else "")
+            + (f"; {self.undeliverable} undeliverable" if self.undeliverable else "")
         )
 
 
@@ -147,9 +193,11 @@ class _Due:
     purpose: str
     occurrence: datetime
     due_at: datetime
-    outcome: str  # notified | skipped | not-applicable | moved
+    outcome: str  # notified | skipped | not-applicable | moved | flagged
     detail: dict[str, Any]
     audience: str = "all"  # all | secretariat
+    #: For a failure: the partnership's (name, slug), which no plan may hold.
+    label: tuple[str, str] | None = None
 
     def row(self, now: datetime, late_after: timedelta, sweeper: str) -> dict[str, Any]:
         return {
@@ -179,6 +227,26 @@ class _Plan:
     wf: Workflow
 
 
+@dataclass
+class _Failure:
+    """Something of one partnership that a sweep could not handle."""
+
+    partnership_id: int
+    schedule_id: int | None
+    what: str  # "schedule 3 (coordination-meeting)", "the time frame" ...
+    error: str
+
+    @classmethod
+    def of(cls, pid: int, sid: int | None, what: str, exc: BaseException) -> _Failure:
+        return cls(pid, sid, what, error_line(exc))
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an error: its type and first line, no NUL, at most 300 characters."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return header_safe(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 300)
+
+
 class Sweeper:
     """Sweeps due triggers of every partnership in one database."""
 
@@ -192,6 +260,7 @@ class Sweeper:
         lease: timedelta = timedelta(minutes=5),
         late_after: timedelta = timedelta(hours=1),
         batch: int = 2000,
+        deliver_batch: int = 100,
         on_claimed: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
@@ -199,19 +268,28 @@ class Sweeper:
         self.service = PartnershipService(engine, clock)
         self.channels = {c.name: c for c in channels} or {"terminal": TerminalChannel()}
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        #: Who holds a lease: the name and a token of this sweeper, so two sweepers
+        #: given the same name still never take each other's leases for their own.
+        self.owner = f"{self.name}#{uuid.uuid4().hex[:8]}"
         self.lease = lease
         self.late_after = late_after
         self.batch = batch
+        self.deliver_batch = max(1, min(deliver_batch, batch))
         self.on_claimed = on_claimed  # a test hook: runs between claiming and delivering
+        self._failures: list[_Failure] = []
 
     # ------------------------------------------------------------------ sweep
     def sweep(self) -> SweepReport:
         report = SweepReport(self.clock.now())
+        self._failures = []
         self.claim(report)
+        self.resolve(report)
+        self._record_failures(report)  # their escalations go out with this sweep
         if self.on_claimed is not None:
             self.on_claimed()
-        self.resolve(report)
         self.deliver(report)
+        if self._record_failures(report):
+            self.deliver(report)  # escalations of undeliverable messages
         return report
 
     # ------------------------------------------------------------------ claim
@@ -256,7 +334,10 @@ class Sweeper:
         for chunk in _chunks(dues, self.batch):
             self._record(chunk, plans, now, report)
         for pid, candidates in reviews.items():
-            self._review(plans[pid], candidates, now, report)
+            try:
+                self._review(plans[pid], candidates, now, report)
+            except Exception as exc:  # isolate one partnership's review
+                self._failures.append(_Failure.of(pid, candidates[-1].schedule_id, "review", exc))
         with write_session(self.engine) as s:
             # Two sweepers may both find no row: insert-or-ignore, then move forward.
             table: Any = m.SweepState.__table__  # type: ignore[attr-defined]
@@ -290,9 +371,13 @@ class Sweeper:
             )
         )
         for pid, slug, name, state, tz, content_hash in rows:
-            wf = definition_by_hash(s, content_hash)
-            if not wf.is_final(state):
-                plans[pid] = _Plan(pid, slug, name, state, tz, wf)
+            try:
+                wf = definition_by_hash(s, content_hash)
+                ZoneInfo(tz)
+                if not wf.is_final(state):
+                    plans[pid] = _Plan(pid, slug, name, state, tz, wf)
+            except Exception as exc:  # one partnership, not the sweep
+                self._failures.append(_Failure.of(pid, None, "the partnership", exc))
         return plans
 
     def _dues(
@@ -306,114 +391,44 @@ class Sweeper:
         later: list[dict[str, Any]],
     ) -> list[_Due]:
         """What fell due for ``schedules``; due reviews are added to ``reviews``, and
-        when each schedule next has something to fire to ``later``."""
+        when each schedule next has something to fire to ``later``.
+
+        A schedule whose triggers cannot be computed is recorded as a failure and
+        looked at again by the next sweep; the others go on."""
         dues: list[_Due] = []
-        overdue: list[tuple[_Due, m.Schedule, date, date]] = []
+        overdue: list[tuple[_Due, Any, date, date]] = []
         for sched in schedules:
             plan = plans.get(sched.partnership_id)
             kind = plan.wf.schedule_kind(sched.kind) if plan is not None else None
             if plan is None or kind is None:  # a closed partnership: look again in a day
                 later.append({"sid": sched.id, "next_due": to_db(now + timedelta(days=1))})
                 continue
-            reviewing = len(reviews.get(plan.id, ()))
-            since = as_utc(sched.recorded_at)
-            if watermark is not None and watermark > since:
-                since = watermark
-            leads = sorted({int(x) for x in sched.lead_days.split(",") if x.strip()})
-            ahead = max(leads, default=0)
-            look_back = since - timedelta(days=sched.grace_days + 1)
-            auto = _auto_trigger(plan.wf, sched.kind)
-            for o in iter_occurrences(
-                sched.cadence,
-                sched.starts_on,
-                sched.local_time,
-                sched.timezone,
-                after=look_back,
-                until=now + timedelta(days=ahead + 1),
-            ):
-                when = f"{o:%Y-%m-%dT%H:%MZ}"
-                base = {
-                    "schedule": sched.kind,
-                    "schedule_id": sched.id,
-                    "occurrence": when,
-                    "local": f"{o.astimezone(ZoneInfo(sched.timezone)):%Y-%m-%d %H:%M} "
-                    f"{sched.timezone}",
-                    "task": kind.task,
-                }
-                # Reminders ahead of the occurrence.
-                fallen = [
-                    (d, at)
-                    for d in leads
-                    if since < (at := shift_days(o, -d, sched.timezone)) <= now
-                ]
-                for i, (d, at) in enumerate(sorted(fallen)):  # nearest first
-                    if o <= now:
-                        outcome, why = "skipped", "the occurrence had passed"
-                    elif i > 0:
-                        outcome, why = "skipped", f"superseded by the {fallen[0][0]}-day reminder"
-                    else:
-                        outcome, why = "notified", ""
-                    dues.append(
-                        _Due(
-                            f"s{sched.id}:reminder-{d}d:{when}",
-                            plan.id,
-                            sched.id,
-                            "reminder",
-                            o,
-                            at,
-                            outcome,
-                            {**base, "lead_days": d, **({"why": why} if why else {})},
-                        )
-                    )
-                # The expected record, within the grace period.
-                if kind.record in RECORDS:
-                    deadline = shift_days(o, sched.grace_days, sched.timezone)
-                    if since < deadline <= now:
-                        first, last = record_window(sched, o)
-                        due = _Due(
-                            f"s{sched.id}:overdue:{when}",
-                            plan.id,
-                            sched.id,
-                            "overdue",
-                            o,
-                            deadline,
-                            "notified",
-                            {
-                                **base,
-                                "record": kind.record,
-                                "window": [str(first), str(last)],
-                                "grace_days": sched.grace_days,
-                            },
-                            audience="secretariat",
-                        )
-                        overdue.append((due, sched, first, last))
-                # A review that falls due moves the partnership (auto trigger).
-                if auto is not None and since < o <= now:
-                    reviews[plan.id].append(
-                        _Due(
-                            f"s{sched.id}:review-due:{when}",
-                            plan.id,
-                            sched.id,
-                            "review-due",
-                            o,
-                            o,
-                            "moved",
-                            {**base, "trigger": auto.id},
-                        )
-                    )
-            if len(reviews.get(plan.id, ())) == reviewing:  # no review waits on this one
-                record = kind.record in RECORDS
-                later.append(
-                    {
-                        "sid": sched.id,
-                        "next_due": to_db(next_due(sched, leads, record, auto is not None, now)),
-                    }
+            try:
+                mine, flags, review, next_row = self._schedule_dues(
+                    plan, kind, sched, watermark, now
                 )
+            except Exception as exc:  # one schedule, not the sweep
+                self._failures.append(
+                    _Failure.of(plan.id, sched.id, f"schedule {sched.id} ({sched.kind})", exc)
+                )
+                continue
+            dues.extend(mine)
+            overdue.extend(flags)
+            reviews[plan.id].extend(review)
+            if not reviews[plan.id]:
+                del reviews[plan.id]
+            if next_row is not None:
+                later.append(next_row)
         # Overdue: only where the record is still missing; one escalation per schedule.
         flagged: dict[int, list[_Due]] = defaultdict(list)
         for due, sched, first, last in overdue:
-            if not record_exists(s, sched, first, last):
-                flagged[sched.id or 0].append(due)
+            try:
+                if not record_exists(s, sched, first, last):
+                    flagged[sched.id or 0].append(due)
+            except Exception as exc:
+                self._failures.append(
+                    _Failure.of(due.partnership_id, sched.id, f"schedule {sched.id}", exc)
+                )
         for items in flagged.values():
             items.sort(key=lambda item: item.occurrence)
             for earlier in items[:-1]:
@@ -421,6 +436,103 @@ class Sweeper:
             items[-1].detail["missed"] = [item.detail["occurrence"] for item in items]
             dues.extend(items)
         return dues
+
+    def _schedule_dues(
+        self, plan: _Plan, kind: Any, sched: Any, watermark: datetime | None, now: datetime
+    ) -> tuple[list[_Due], list[tuple[_Due, Any, date, date]], list[_Due], dict[str, Any] | None]:
+        """One schedule's reminders, overdue candidates and due reviews, and when it
+        next has something to fire (None while a review of it waits)."""
+        dues: list[_Due] = []
+        overdue: list[tuple[_Due, Any, date, date]] = []
+        reviews: list[_Due] = []
+        since = as_utc(sched.recorded_at)
+        if watermark is not None and watermark > since:
+            since = watermark
+        leads = sorted({int(x) for x in sched.lead_days.split(",") if x.strip()})
+        ahead = max(leads, default=0)
+        look_back = since - timedelta(days=sched.grace_days + 1)
+        auto = _auto_trigger(plan.wf, sched.kind)
+        zone = ZoneInfo(sched.timezone)
+        for o in iter_occurrences(
+            sched.cadence,
+            sched.starts_on,
+            sched.local_time,
+            sched.timezone,
+            after=look_back,
+            until=now + timedelta(days=ahead + 1),
+        ):
+            when = f"{o:%Y-%m-%dT%H:%MZ}"
+            base = {
+                "schedule": sched.kind,
+                "schedule_id": sched.id,
+                "occurrence": when,
+                "local": f"{o.astimezone(zone):%Y-%m-%d %H:%M} {sched.timezone}",
+                "task": kind.task,
+            }
+            # Reminders ahead of the occurrence.
+            fallen = [
+                (d, at) for d in leads if since < (at := shift_days(o, -d, sched.timezone)) <= now
+            ]
+            for i, (d, at) in enumerate(sorted(fallen)):  # nearest first
+                if o <= now:
+                    outcome, why = "skipped", "the occurrence had passed"
+                elif i > 0:
+                    outcome, why = "skipped", f"superseded by the {fallen[0][0]}-day reminder"
+                else:
+                    outcome, why = "notified", ""
+                dues.append(
+                    _Due(
+                        f"s{sched.id}:reminder-{d}d:{when}",
+                        plan.id,
+                        sched.id,
+                        "reminder",
+                        o,
+                        at,
+                        outcome,
+                        {**base, "lead_days": d, **({"why": why} if why else {})},
+                    )
+                )
+            # The expected record, within the grace period.
+            if kind.record in RECORDS:
+                deadline = shift_days(o, sched.grace_days, sched.timezone)
+                if since < deadline <= now:
+                    first, last = record_window(sched, o)
+                    due = _Due(
+                        f"s{sched.id}:overdue:{when}",
+                        plan.id,
+                        sched.id,
+                        "overdue",
+                        o,
+                        deadline,
+                        "notified",
+                        {
+                            **base,
+                            "record": kind.record,
+                            "window": [str(first), str(last)],
+                            "grace_days": sched.grace_days,
+                        },
+                        audience="secretariat",
+                    )
+                    overdue.append((due, sched, first, last))
+            # A review that falls due moves the partnership (auto trigger).
+            if auto is not None and since < o <= now:
+                reviews.append(
+                    _Due(
+                        f"s{sched.id}:review-due:{when}",
+                        plan.id,
+                        sched.id,
+                        "review-due",
+                        o,
+                        o,
+                        "moved",
+                        {**base, "trigger": auto.id},
+                    )
+                )
+        if reviews:  # looked at again once the review is handled
+            return dues, overdue, reviews, None
+        record = kind.record in RECORDS
+        upcoming = next_due(sched, leads, record, auto is not None, now)
+        return dues, overdue, reviews, {"sid": sched.id, "next_due": to_db(upcoming)}
 
     def _time_frame_ends(
         self,
@@ -435,7 +547,11 @@ class Sweeper:
             plan = plans.get(scope.partnership_id)
             if plan is None or scope.end_date is None:
                 continue
-            at = at_local(scope.end_date, parse_local_time("09:00"), plan.timezone)
+            try:
+                at = at_local(scope.end_date, parse_local_time("09:00"), plan.timezone)
+            except Exception as exc:  # one partnership, not the sweep
+                self._failures.append(_Failure.of(plan.id, None, "the end of the time frame", exc))
+                continue
             since = as_utc(scope.recorded_at)
             if watermark is not None and watermark > since:
                 since = watermark
@@ -458,7 +574,30 @@ class Sweeper:
     def _record(
         self, dues: Sequence[_Due], plans: Mapping[int, _Plan], now: datetime, report: SweepReport
     ) -> None:
-        """Claim ``dues`` and write their notifications, in one transaction."""
+        """Claim ``dues`` and write their notifications, in one transaction.
+
+        If that fails, each is tried on its own, so one bad trigger (text a
+        backend refuses, say) is recorded as a failure and the others go in."""
+        try:
+            counts = self._record_once(dues, plans, now)
+        except Exception as exc:
+            if len(dues) > 1:
+                for due in dues:
+                    self._record([due], plans, now, report)
+                return
+            due = dues[0]
+            what = f"schedule {due.schedule_id}" if due.schedule_id else "the time frame"
+            self._failures.append(
+                _Failure.of(due.partnership_id, due.schedule_id, f"{what} ({due.purpose})", exc)
+            )
+            return
+        report.fired.update(counts["fired"])
+        report.late += counts["late"][""]
+
+    def _record_once(
+        self, dues: Sequence[_Due], plans: Mapping[int, _Plan], now: datetime
+    ) -> dict[str, Counter[str]]:
+        counts: dict[str, Counter[str]] = {"fired": Counter(), "late": Counter()}
         with write_session(self.engine) as s:
             claimed = _insert_new(s, [d.row(now, self.late_after, self.name) for d in dues])
             by_key = {d.key: d for d in dues}
@@ -466,17 +605,22 @@ class Sweeper:
             recipients = _Recipients(s, {by_key[k].partnership_id for k in claimed})
             for key, trigger_id in claimed.items():
                 due = by_key[key]
-                report.fired[f"{due.purpose} {due.outcome}"] += 1
+                counts["fired"][f"{due.purpose} {due.outcome}"] += 1
                 if now - due.due_at > self.late_after:
-                    report.late += 1
+                    counts["late"][""] += 1
                 if due.outcome == "notified":
+                    if due.purpose in FAILED:
+                        assert due.label is not None
+                        subject, body = compose_failure(due, *due.label)
+                    else:
+                        plan = plans[due.partnership_id]
+                        subject, body = compose(due, plan, late=now - due.due_at > self.late_after)
                     rows.extend(
-                        self._notifications(
-                            due, trigger_id, plans[due.partnership_id], recipients, now
-                        )
+                        self._notifications(due, trigger_id, subject, body, recipients, now)
                     )
             if rows:
                 s.execute(insert(m.Notification), rows)
+        return counts
 
     def _review(
         self, plan: _Plan, candidates: list[_Due], now: datetime, report: SweepReport
@@ -501,7 +645,8 @@ class Sweeper:
             if not claimed:  # another sweeper moved it first: undo ours
                 raise _AlreadyHandled
             recipients = _Recipients(s, {plan.id})
-            rows = self._notifications(latest, claimed[latest.key], plan, recipients, now)
+            subject, body = compose(latest, plan, late=now - latest.due_at > self.late_after)
+            rows = self._notifications(latest, claimed[latest.key], subject, body, recipients, now)
             if rows:
                 s.execute(insert(m.Notification), rows)
 
@@ -546,18 +691,73 @@ class Sweeper:
         due.detail["why"] = f"the partnership was in {plan.wf.label(state)}"
         self._record([due], {plan.id: plan}, now, report)
 
+    # ------------------------------------------------------------------ failures
+    def _record_failures(self, report: SweepReport) -> bool:
+        """Count, log and record this sweep's failures; escalate each new one once.
+
+        The key holds a digest of the error, so the same error of the same
+        schedule is escalated once however many sweeps meet it, and a
+        different error is escalated again."""
+        failures, self._failures = self._failures, []
+        if not failures:
+            return False
+        now = report.at
+        with read_session(self.engine) as s:
+            ids = sorted({f.partnership_id for f in failures})
+            labels: dict[int, tuple[str, str]] = {
+                pid: (name, slug)
+                for pid, name, slug in s.execute(
+                    select(m.Partnership.id, m.Partnership.name, m.Partnership.slug).where(
+                        col(m.Partnership.id).in_(ids)
+                    )
+                )
+            }
+        dues: list[_Due] = []
+        for f in failures:
+            name, slug = labels.get(f.partnership_id, ("?", str(f.partnership_id)))
+            if f.what.startswith("notification"):
+                report.undeliverable += 1
+                purpose = "delivery-failed"
+            else:
+                report.schedule_failures += 1
+                purpose = "schedule-failed"
+            report.failures.append(f"partnership {header_safe(slug, 80)}: {f.what}: {f.error}")
+            digest = hashlib.sha256(f"{f.what}\n{f.error}".encode()).hexdigest()[:12]
+            owner = f"s{f.schedule_id}" if f.schedule_id else f"p{f.partnership_id}"
+            if purpose == "delivery-failed":
+                owner = f.what.replace(" ", "")  # "notification 12" -> one per notification
+            dues.append(
+                _Due(
+                    f"{owner}:{purpose}:{digest}",
+                    f.partnership_id,
+                    f.schedule_id,
+                    purpose,
+                    now,
+                    now,
+                    "notified",
+                    {"what": f.what, "error": f.error, "schedule_id": f.schedule_id},
+                    audience="secretariat",
+                    label=(name, slug),
+                )
+            )
+        escalated = False
+        for due in dues:  # what cannot be recorded is still counted, logged and exits 11
+            with contextlib.suppress(Exception):
+                escalated |= bool(self._record_once([due], {}, now)["fired"])
+        return escalated
+
     # ------------------------------------------------------------------ messages
     def _notifications(
         self,
         due: _Due,
         trigger_id: int,
-        plan: _Plan,
+        subject: str,
+        body: str,
         recipients: _Recipients,
         now: datetime,
     ) -> list[dict[str, Any]]:
-        subject, body = compose(due, plan, late=now - due.due_at > self.late_after)
         rows = []
-        people = recipients.for_(plan.id, due.audience)
+        people = recipients.for_(due.partnership_id, due.audience)
         targets: list[tuple[str, str, str | None]] = [("terminal", "terminal", None)]
         if "email" in self.channels:
             targets += [("email", address, name) for address, name in people]
@@ -565,7 +765,7 @@ class Sweeper:
             rows.append(
                 {
                     "trigger_id": trigger_id,
-                    "partnership_id": plan.id,
+                    "partnership_id": due.partnership_id,
                     "channel": channel,
                     "recipient": address,
                     "recipient_name": name,
@@ -596,18 +796,28 @@ class Sweeper:
                 for model, _, _ in RECORDS.values()
             ]
             open_flags = s.execute(
-                select(m.FiredTrigger.id, m.FiredTrigger.schedule_id, m.FiredTrigger.detail).where(
+                select(
+                    m.FiredTrigger.id,
+                    m.FiredTrigger.partnership_id,
+                    m.FiredTrigger.schedule_id,
+                    m.FiredTrigger.detail,
+                ).where(
                     m.FiredTrigger.purpose == "overdue",
                     col(m.FiredTrigger.resolved_at).is_(None),
                     or_(*since_flag),
                 )
             ).all()
             done = []
-            for trigger_id, schedule_id, detail in open_flags:
-                sched = s.get(m.Schedule, schedule_id)
-                first, last = (date.fromisoformat(x) for x in json.loads(detail)["window"])
-                if sched is not None and record_exists(s, sched, first, last):
-                    done.append(trigger_id)
+            for trigger_id, pid, schedule_id, detail in open_flags:
+                try:
+                    sched = s.get(m.Schedule, schedule_id)
+                    first, last = (date.fromisoformat(x) for x in json.loads(detail)["window"])
+                    if sched is not None and record_exists(s, sched, first, last):
+                        done.append(trigger_id)
+                except Exception as exc:  # one flag, not the sweep
+                    self._failures.append(
+                        _Failure.of(pid, schedule_id, f"schedule {schedule_id} (overdue)", exc)
+                    )
         if done:
             with write_session(self.engine) as s:
                 s.execute(
@@ -624,8 +834,9 @@ class Sweeper:
             leased = self._lease(now)
             if not leased:
                 return
-            results: dict[int, str | None] = {}
+            guard = _Lease(self, leased, now, report)
             by_channel: dict[str, list[Outgoing]] = defaultdict(list)
+            unknown: dict[int, str | None] = {}
             for n in leased:
                 nid = n.id or 0
                 if n.channel in self.channels:
@@ -641,32 +852,36 @@ class Sweeper:
                         )
                     )
                 else:
-                    results[nid] = f"the {n.channel} channel is not configured here"
+                    unknown[nid] = f"the {n.channel} channel is not configured here"
+            if unknown:
+                guard.done(unknown)
             for channel, batch in by_channel.items():
-                results.update(self.channels[channel].send(batch))
-            self._settle(leased, results, now, report)
+                try:
+                    self.channels[channel].send(batch, guard)
+                except Exception as exc:  # a channel's bug: retry later
+                    error = f"{channel} channel: {error_line(exc)}"
+                    guard.done({n.id: error for n in batch if n.id in guard.held})
+
+    def _db_now(self, s: Session) -> datetime:
+        """The instant leases are judged by: the database server's clock on
+        PostgreSQL, this host's real clock on SQLite (never the sweep's ``now``)."""
+        if s.get_bind().dialect.name == "postgresql":
+            return as_utc(s.execute(select(func.clock_timestamp())).scalar_one())
+        return datetime.now(timezone.utc)
 
     def _lease(self, now: datetime) -> list[Any]:
-        eligible = or_(
-            and_(
-                col(m.Notification.status) == "pending",
-                col(m.Notification.next_attempt_at) <= to_db(now),
-            ),
-            and_(
-                col(m.Notification.status) == "sending",
-                col(m.Notification.lease_until) < to_db(now),
-            ),
-        )
         with read_session(self.engine) as s:  # most sweeps find nothing: no write then
+            eligible = self._eligible(now, self._db_now(s))
             if s.execute(select(m.Notification.id).where(eligible).limit(1)).first() is None:
                 return []
         with write_session(self.engine) as s:
+            held_until = self._db_now(s)
             ids = list(
                 s.execute(
                     select(m.Notification.id)
-                    .where(eligible)
+                    .where(self._eligible(now, held_until))
                     .order_by(col(m.Notification.id))
-                    .limit(self.batch)
+                    .limit(self.deliver_batch)
                     .with_for_update(skip_locked=True)
                 ).scalars()
             )
@@ -675,65 +890,141 @@ class Sweeper:
             s.execute(
                 update(m.Notification)
                 .where(col(m.Notification.id).in_(ids))
-                .values(status="sending", lease_until=to_db(now + self.lease), sweeper=self.name)
+                .values(
+                    status="sending",
+                    lease_until=to_db(held_until + self.lease),
+                    sweeper=self.owner,
+                )
             )
             table = _NOTIFICATIONS  # Core rows: attribute access, no ORM identity map
+            triggers: Any = m.FiredTrigger.__table__  # type: ignore[attr-defined]
             rows = s.execute(
                 select(  # type: ignore[call-overload]
                     table.c.id,
                     table.c.trigger_id,
+                    table.c.partnership_id,
                     table.c.channel,
                     table.c.recipient,
                     table.c.recipient_name,
                     table.c.subject,
                     table.c.body,
                     table.c.attempts,
-                ).where(table.c.id.in_(ids))
+                    triggers.c.purpose,
+                )
+                .join(triggers, triggers.c.id == table.c.trigger_id)
+                .where(table.c.id.in_(ids))
+                .order_by(table.c.id)
             ).all()
             return list(rows)
 
-    def _settle(
-        self,
-        leased: Iterable[Any],
-        results: Mapping[int, str | None],
-        now: datetime,
-        report: SweepReport,
-    ) -> None:
-        sent = [n.id for n in leased if results.get(n.id or 0, "no result") is None]
-        with write_session(self.engine) as s:
-            if sent:
+    @staticmethod
+    def _eligible(now: datetime, db_now: datetime) -> Any:
+        return or_(
+            and_(
+                col(m.Notification.status) == "pending",
+                col(m.Notification.next_attempt_at) <= to_db(now),
+            ),
+            and_(
+                col(m.Notification.status) == "sending",
+                col(m.Notification.lease_until) < to_db(db_now),
+            ),
+        )
+
+
+class _Lease:
+    """One sender's hold on the notifications of one delivery round (a Guard).
+
+    :meth:`begin` renews the lease of the messages about to go, in one
+    conditional UPDATE, and answers with those still held by this sender;
+    :meth:`done` records outcomes at once, only where the lease is still ours.
+    """
+
+    def __init__(self, sweeper: Sweeper, leased: Sequence[Any], now: datetime, r: SweepReport):
+        self.sweeper = sweeper
+        self.rows = {n.id: n for n in leased}
+        self.held: set[int] = set(self.rows)
+        self.now = now
+        self.report = r
+
+    def _mine(self, ids: Iterable[int]) -> Any:
+        return and_(
+            col(m.Notification.id).in_(list(ids)),
+            col(m.Notification.sweeper) == self.sweeper.owner,
+            col(m.Notification.status) == "sending",
+        )
+
+    def begin(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
+        ids = [n.id for n in batch if n.id in self.held]
+        if not ids:
+            return []
+        with write_session(self.sweeper.engine) as s:
+            until = to_db(self.sweeper._db_now(s) + self.sweeper.lease)
+            kept = set(
                 s.execute(
                     update(m.Notification)
-                    .where(
-                        col(m.Notification.id).in_(sent),
-                        col(m.Notification.sweeper) == self.name,
-                        col(m.Notification.status) == "sending",
-                    )
+                    .where(self._mine(ids))
+                    .values(lease_until=until)
+                    .returning(col(m.Notification.id))
+                ).scalars()
+            )
+        self.held -= set(ids) - kept
+        return [n for n in batch if n.id in kept]
+
+    def done(self, results: Mapping[int, str | None]) -> None:
+        results = {nid: error for nid, error in results.items() if nid in self.held}
+        if not results:
+            return
+        now, report, sweeper = self.now, self.report, self.sweeper
+        sent = [nid for nid, error in results.items() if error is None]
+        with write_session(sweeper.engine) as s:
+            if sent:
+                marked = s.execute(  # type: ignore[attr-defined]
+                    update(m.Notification)
+                    .where(self._mine(sent))
                     .values(
                         status="sent",
                         sent_at=to_db(now),
                         lease_until=None,
                         attempts=m.Notification.attempts + 1,
                     )
-                )
-            for n in leased:
-                error = results.get(n.id or 0, "no result")
+                ).rowcount
+                report.sent += marked
+                report.lease_lost += len(sent) - marked
+            for nid, error in results.items():
                 if error is None:
                     continue
-                s.execute(
+                n = self.rows[nid]
+                final = isinstance(error, Permanent)
+                changed = s.execute(  # type: ignore[attr-defined]
                     update(m.Notification)
-                    .where(col(m.Notification.id) == n.id, col(m.Notification.sweeper) == self.name)
+                    .where(self._mine([nid]))
                     .values(
-                        status="pending",
+                        status="failed" if final else "pending",
                         attempts=n.attempts + 1,
                         next_attempt_at=to_db(now + backoff(n.attempts + 1)),
                         lease_until=None,
-                        last_error=error[:500],
+                        last_error=header_safe(error, 500),
                     )
-                )
-                report.retry.append(f"notification {n.id} to {n.recipient}: {error}")
-        report.sent += len(sent)
-        report.failed += len(results) - len([e for e in results.values() if e is None])
+                ).rowcount
+                if not changed:
+                    continue
+                if final:
+                    if n.purpose != "delivery-failed":  # never escalate an escalation
+                        sweeper._failures.append(
+                            _Failure(
+                                n.partnership_id,
+                                None,
+                                f"notification {nid}",
+                                header_safe(error, 300),
+                            )
+                        )
+                    else:
+                        report.undeliverable += 1
+                        report.failures.append(f"notification {nid}: {error}")
+                else:
+                    report.failed += 1
+                    report.retry.append(f"notification {nid} to {n.recipient}: {error}")
+        self.held -= set(results)
 
 
 class _AlreadyHandled(Exception):
@@ -782,8 +1073,36 @@ class _Recipients:
         return unique
 
 
+def compose_failure(due: _Due, name: str, slug: str) -> tuple[str, str]:
+    """Subject and body of the escalation of a failure to the secretariat."""
+    d = due.detail
+    lines = [
+        f"Partnership: {name} ({slug})",
+        f"The scheduler could not handle {d['what']}: {d['error']}",
+    ]
+    if due.purpose == "schedule-failed":
+        subject = f"{name}: {d['what']} failed; its reminders and checks are not running"
+        lines += [
+            "Other schedules and partnerships are not affected.",
+            "Secretariat: look at it with 'mspflow schedule list "
+            f"{slug} --all', and replace it with 'mspflow schedule add' if its values are wrong.",
+        ]
+    else:
+        subject = f"{name}: a notification could not be delivered"
+        lines += [
+            "It will not be retried. See 'mspflow remind outbox' for the recipient.",
+        ]
+    return _safe_message(f"[mspflow] {subject}", "\n".join(lines) + "\n")
+
+
+def _safe_message(subject: str, body: str) -> tuple[str, str]:
+    """No CR/LF or other control character in the subject, no NUL in the body,
+    whatever a partnership's name holds."""
+    return header_safe(subject, 900), body.replace("\x00", "\ufffd")
+
+
 def compose(due: _Due, plan: _Plan, *, late: bool) -> tuple[str, str]:
-    """Subject and body of the message for a fired trigger."""
+    """Subject and body of the message for a fired trigger (made header-safe)."""
     d = due.detail
     kind = plan.wf.schedule_kind(str(d.get("schedule", "")))
     what = kind.name if kind else "Time frame"
@@ -820,7 +1139,7 @@ def compose(due: _Due, plan: _Plan, *, late: bool) -> tuple[str, str]:
             f"The time frame recorded in the scope (task 2.3) ends on {d['end_date']}.",
             "Secretariat: consider step 12 (moving on): renew, transfer or end (task 12.1).",
         ]
-    return f"[mspflow] {subject}", "\n".join(lines) + "\n"
+    return _safe_message(f"[mspflow] {subject}", "\n".join(lines) + "\n")
 
 
 #: "Nothing more will fire" (a one-off schedule whose time has passed).

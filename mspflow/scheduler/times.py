@@ -1,16 +1,36 @@
-"""When a schedule's occurrences fall, computed with APScheduler's trigger classes.
+"""When a schedule's occurrences fall, in the schedule's own time zone.
 
 A schedule is partnership data (a row of :class:`mspflow.store.models.Schedule`):
 a cadence, a first date, a wall-clock time and an IANA time zone. Its
-occurrences are produced by an APScheduler 3 trigger built from that row:
+occurrences are computed in two steps:
 
-* ``daily``/``weekly``/``every-two-weeks``/``monthly``/``quarterly``/
-  ``half-yearly``/``yearly`` use :class:`CalendarIntervalTrigger`, which adds
-  calendar days, weeks, months or years to the *local date* and then combines
-  it with the wall-clock time. A 09:00 Europe/Berlin meeting therefore stays at
-  09:00 in Berlin across both daylight-saving changes (its UTC instant moves);
-* ``twice-monthly`` is two monthly triggers, fourteen days apart;
-* ``once`` (the midterm review) is a :class:`DateTrigger`.
+1. **Local dates.** ``daily``/``weekly``/``every-two-weeks`` add whole days
+   to the first date; ``monthly``/``quarterly``/``half-yearly``/``yearly``
+   add months, keeping the day of the month; ``twice-monthly`` is two monthly
+   series fourteen days apart; ``once`` (the midterm review) is one date.
+2. **Instants.** Each local date is combined with the wall-clock time in the
+   zone (:func:`at_local`). A 09:00 Europe/Berlin meeting therefore stays at
+   09:00 in Berlin across both daylight-saving changes (its UTC instant moves).
+
+Daylight-saving policy (the reading RFC 5545 gives ``DTSTART``/``RRULE``, so
+the calendar file and the sweep agree on every instant):
+
+* a wall-clock time that does not exist that day (skipped by a forward
+  change) fires later by the length of the gap: Europe/Berlin 02:30 on
+  2027-03-28 fires at 03:30 CEST, America/Santiago 00:00 on the September
+  change at 01:00, Australia/Lord_Howe 02:15 on the October change at 02:45;
+* a wall-clock time that exists twice (a backward change) fires at the first
+  of the two instants;
+* nothing is ever dropped, moved to the day before, or repeated.
+
+(APScheduler's ``CalendarIntervalTrigger`` is not used here: it discards a
+date whose time falls in a gap, and a series restarted from a shifted instant
+drifts to another weekday.)
+
+Lead days and grace periods are whole calendar days in the schedule's zone
+(:func:`shift_days`): a reminder seven days before a 09:00 meeting fires at
+09:00 local time, also across a daylight-saving change, as a calendar alarm
+of ``-P7D`` does.
 
 Month-based cadences repeat on the same day of the month, so they must start
 on day 1-28 (a "monthly" meeting on the 31st would skip five months a year).
@@ -20,15 +40,11 @@ All instants leaving this module are timezone-aware UTC.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
-from apscheduler.triggers.date import DateTrigger
 
 from mspflow.errors import InvalidInput
 
@@ -44,15 +60,14 @@ __all__ = [
     "parse_local_time",
     "second_of_month",
     "shift_days",
-    "triggers_for",
 ]
 
-#: How each cadence steps through the calendar (CalendarIntervalTrigger keywords).
+#: How each cadence steps through the calendar (days, or months).
 CALENDAR_STEPS: dict[str, dict[str, int]] = {
     "daily": {"days": 1},
     "weekly": {"weeks": 1},
     "every-two-weeks": {"weeks": 2},
-    "twice-monthly": {"months": 1},  # two of them, see trigger_for
+    "twice-monthly": {"months": 1},  # two series, see _series
     "monthly": {"months": 1},
     "quarterly": {"months": 3},
     "half-yearly": {"months": 6},
@@ -62,6 +77,7 @@ CALENDAR_STEPS: dict[str, dict[str, int]] = {
 MONTH_BASED = frozenset({"twice-monthly", "monthly", "quarterly", "half-yearly", "yearly"})
 
 
+@lru_cache(maxsize=256)
 def parse_local_time(text: str) -> time:
     """``HH:MM`` on a 24-hour clock."""
     try:
@@ -86,15 +102,12 @@ def check_start(cadence: str, starts_on: date) -> None:
 def at_local(day: date, at: time, tz: str) -> datetime:
     """The UTC instant of wall-clock ``at`` on ``day`` in ``tz``.
 
-    A time that does not exist that day (skipped by a forward DST change) moves
-    forward by the gap; an ambiguous one takes its first occurrence.
+    ``fold=0`` is the whole policy (PEP 495): a time inside a forward gap is
+    read with the offset in force before the gap, which lands the same length
+    after it (02:30 in a one-hour gap fires at 03:30); an ambiguous time takes
+    its first instant.
     """
-    zone = ZoneInfo(tz)
-    local = datetime.combine(day, at, tzinfo=zone)
-    instant = local.astimezone(timezone.utc)
-    if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        instant = local.replace(fold=1).astimezone(timezone.utc)
-    return instant
+    return datetime.combine(day, at, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
 
 
 def local_date(instant: datetime, tz: str) -> date:
@@ -103,47 +116,13 @@ def local_date(instant: datetime, tz: str) -> date:
 
 def shift_days(instant: datetime, days: int, tz: str) -> datetime:
     """``instant`` moved by whole calendar days in ``tz``, keeping the wall-clock time."""
-    zone = ZoneInfo(tz)
-    local = instant.astimezone(zone)
-    return at_local(local.date() + timedelta(days=days), local.timetz().replace(tzinfo=None), tz)
+    local = instant.astimezone(ZoneInfo(tz))
+    return at_local(local.date() + timedelta(days=days), local.time(), tz)
 
 
 def midterm_date(start: date, end: date) -> date:
     """Halfway through the time frame (task 2.3 scope; task 9.1 midterm review)."""
     return start + (end - start) // 2
-
-
-@lru_cache(maxsize=4096)
-def triggers_for(cadence: str, starts_on: date, local_time: str, tz: str) -> tuple[Any, ...]:
-    """The APScheduler triggers whose merged fire times are a schedule's occurrences.
-
-    Triggers hold no state between calls, so one set serves every sweep (cached).
-
-    One trigger, except for ``twice-monthly``: two monthly ones fourteen days
-    apart. (They are merged here rather than with ``OrTrigger``, which would
-    hand each trigger the other's previous fire time and so break the
-    calendar arithmetic.)
-    """
-    at = parse_local_time(local_time)
-    zone = ZoneInfo(tz)
-    if cadence == "once":
-        return (DateTrigger(run_date=at_local(starts_on, at, tz), timezone=zone),)
-    if cadence not in CALENDAR_STEPS:
-        raise InvalidInput(f"unknown cadence '{cadence}'")
-    check_start(cadence, starts_on)
-
-    def calendar(first: date) -> CalendarIntervalTrigger:
-        return CalendarIntervalTrigger(
-            **CALENDAR_STEPS[cadence],
-            hour=at.hour,
-            minute=at.minute,
-            start_date=first,
-            timezone=zone,
-        )
-
-    if cadence == "twice-monthly":
-        return (calendar(starts_on), calendar(second_of_month(starts_on)))
-    return (calendar(starts_on),)
 
 
 def second_of_month(starts_on: date) -> date:
@@ -191,56 +170,64 @@ def iter_occurrences(
     after: datetime,
     until: datetime,
 ) -> Iterator[datetime]:
-    """Occurrences in ``(after, until]``, in order, as UTC instants."""
+    """Occurrences in ``(after, until]``, in order, as UTC instants.
+
+    Raises ``OverflowError``/``ValueError`` for a schedule whose dates leave
+    the calendar (years 1-9999); the sweep records that per schedule.
+    """
     if after.tzinfo is None or until.tzinfo is None:
         raise ValueError("occurrences need timezone-aware bounds")
-    streams = [
-        _fire_times(trigger, _first_at_or_after(cadence, first, local_time, tz, after), after)
-        for trigger, first in zip(
-            triggers_for(cadence, starts_on, local_time, tz),
-            _firsts(cadence, starts_on),
-            strict=True,
-        )
-    ]
-    for instant in heapq.merge(*streams):
+    at = parse_local_time(local_time)
+    # A day either side: the local date of ``after`` may differ from its UTC date.
+    first_day = local_date(after, tz) - timedelta(days=1)
+    streams = [_days(cadence, start, first_day) for start in _series(cadence, starts_on)]
+    days: Iterator[date] = streams[0] if len(streams) == 1 else _merge(*streams)
+    for day in days:
+        instant = at_local(day, at, tz)
         if instant > until:
             return
         if instant > after:
             yield instant
 
 
-def _firsts(cadence: str, starts_on: date) -> list[date]:
+def _series(cadence: str, starts_on: date) -> list[date]:
+    if cadence != "once" and cadence not in CALENDAR_STEPS:
+        raise InvalidInput(f"unknown cadence '{cadence}'", field="cadence")
+    check_start(cadence, starts_on)
     if cadence == "twice-monthly":
         return [starts_on, second_of_month(starts_on)]
     return [starts_on]
 
 
-def _fire_times(trigger: Any, first: datetime | None, now: datetime) -> Iterator[datetime]:
-    candidate = first if first is not None else trigger.get_next_fire_time(None, now)
-    while candidate is not None:
-        yield candidate.astimezone(timezone.utc)
-        following = trigger.get_next_fire_time(candidate, now)
-        if following is None or following <= candidate:  # a one-off, or defensive
-            return
-        candidate = following
-
-
-def _first_at_or_after(
-    cadence: str, starts_on: date, local_time: str, tz: str, after: datetime
-) -> datetime | None:
-    """Skip whole periods before ``after`` without walking them one by one.
-
-    Only used for day- and week-based cadences, where the period is a fixed
-    number of local days; month-based ones are walked (a few per year).
-    """
-    steps = CALENDAR_STEPS.get(cadence, {})
+def _days(cadence: str, start: date, first_day: date) -> Iterator[date]:
+    """The local dates of one series, from the first at or after ``first_day``."""
+    if cadence == "once":
+        yield start
+        return
+    steps = CALENDAR_STEPS[cadence]
     days = steps.get("days", 0) + 7 * steps.get("weeks", 0)
-    if not days or cadence not in CALENDAR_STEPS:
-        return None
-    behind = (local_date(after, tz) - starts_on).days
-    if behind <= days:
-        return None
-    jump = (behind // days - 1) * days
-    return at_local(starts_on + timedelta(days=jump), parse_local_time(local_time), tz).astimezone(
-        ZoneInfo(tz)
-    )
+    if days:
+        k = max(0, -(-(first_day - start).days // days))  # skip whole periods
+        day = start + timedelta(days=k * days)
+        while True:
+            yield day
+            day += timedelta(days=days)
+    months = steps.get("months", 0) + 12 * steps.get("years", 0)
+    behind = (first_day.year - start.year) * 12 + first_day.month - start.month
+    k = max(0, behind // months)
+    while True:
+        year, month = divmod(start.month - 1 + k * months, 12)
+        yield date(start.year + year, month + 1, start.day)
+        k += 1
+
+
+def _merge(a: Iterator[date], b: Iterator[date]) -> Iterator[date]:
+    """Two ascending, endless date series as one."""
+    x, y = next(a), next(b)
+    while True:
+        if x <= y:
+            yield x
+            x = next(a)
+        else:
+            yield y
+            y = next(b)

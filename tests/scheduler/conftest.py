@@ -1,7 +1,13 @@
-"""Fixtures for the scheduler: a partnership in implementation, a real SMTP server."""
+"""Fixtures for the scheduler: a partnership in implementation, a real SMTP server.
+
+The SMTP server listens on a socket bound where its port is chosen (port 0,
+the kernel picks), so no other process can take the port in between.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +53,8 @@ class Inbox:
 
     messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    #: Seconds the server takes over each message (a slow server).
+    delay: float = 0.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -57,6 +65,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.messages.append(
             (envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content))
         )
@@ -67,25 +77,56 @@ class Inbox:
         return [(rcpt, msg["Message-ID"]) for _, rcpts, msg in self.messages for rcpt in rcpts]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bound_socket() -> socket.socket:
+    """A loopback socket bound to a port the kernel chose; nothing listens on it
+    yet (a connection is refused) until a server is started on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+def smtp_controller(handler: Any, sock: socket.socket, **kwargs: Any) -> Any:
+    """aiosmtpd's Controller serving on ``sock`` (bound already), not on a port
+    it would bind itself later."""
+    from aiosmtpd.controller import Controller
+
+    class Bound(Controller):
+        def _create_server(self) -> Any:
+            return self.loop.create_server(self._factory_invoker, sock=sock, ssl=self.ssl_context)
+
+    return Bound(handler, hostname="127.0.0.1", port=port_of(sock), **kwargs)
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port held bound (so no one else takes it) where every connection is refused."""
+    with bound_socket() as sock:
+        yield port_of(sock)
+
+
+@contextlib.contextmanager
+def running_smtp(inbox: Inbox) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) on loopback, for ``inbox``; yields its port."""
+    sock = bound_socket()
+    controller = smtp_controller(inbox, sock)
+    controller.start()
+    try:
+        yield port_of(sock)
+    finally:
+        controller.stop()
+        sock.close()
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Inbox, int]]:
     """A real SMTP server (aiosmtpd) on loopback."""
-    from aiosmtpd.controller import Controller
-
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 def plain_smtp(port: int) -> SmtpConfig:

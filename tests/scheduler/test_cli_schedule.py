@@ -18,7 +18,7 @@ from icalendar import Calendar
 
 from mspflow.scheduler.times import occurrences
 from tests.conftest import invoke
-from tests.scheduler.conftest import free_port
+from tests.scheduler.conftest import closed_port
 
 
 @pytest.fixture
@@ -142,9 +142,10 @@ def test_schedule_list_gives_the_next_occurrence(env: dict[str, str]) -> None:
 
 
 def test_a_failed_delivery_exits_10_and_stays_in_the_outbox(env: dict[str, str]) -> None:
-    env = {**env, "MSPFLOW_SMTP_HOST": "127.0.0.1", "MSPFLOW_SMTP_PORT": str(free_port())}
-    env["MSPFLOW_SMTP_SECURITY"] = "none"
-    out = run(env, "remind", "due", "--now", "2027-02-25T08:00:00Z", code=10)
+    with closed_port() as port:
+        env = {**env, "MSPFLOW_SMTP_HOST": "127.0.0.1", "MSPFLOW_SMTP_PORT": str(port)}
+        env["MSPFLOW_SMTP_SECURITY"] = "none"
+        out = run(env, "remind", "due", "--now", "2027-02-25T08:00:00Z", code=10)
     assert out.strip().splitlines()[-1].startswith("mspflow: 4 notification(s) not delivered")
     pending = json.loads(run(env, "remind", "outbox", "--json"))
     assert len(pending) == 4 and all(n["status"] == "pending" for n in pending)
@@ -315,4 +316,4 @@ def test_calendar_export_round_trips_through_icalendar(
         events
     )
     line = one_line(run(env, "calendar", "export", "-o", str(tmp_path / "no" / "x.ics"), code=7))
-    assert "does not exist" in line
+    assert "there is no folder" in line and "x.ics" in line

@@ -27,7 +27,13 @@ from mspflow.scheduler.sweep import SweepReport
 from mspflow.store import models as m
 from mspflow.store import read_session
 from tests.conftest import SECRETARIAT
-from tests.scheduler.conftest import PARTNER_EMAILS, Inbox, free_port
+from tests.scheduler.conftest import (
+    PARTNER_EMAILS,
+    Inbox,
+    bound_socket,
+    port_of,
+    smtp_controller,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
@@ -58,10 +64,23 @@ def test_monthly_berlin_meeting_stays_at_nine_local_across_both_dst_changes(
     engine: Engine, clock: ManualClock, water: str, sweeper_for: Any
 ) -> None:
     sweeper = sweeper_for()
-    seen_utc_hours = set()
-    for month in range(3, 13):  # 2027: DST starts 28 March, ends 31 October
-        meeting = berlin(2027, month, 4)
-        reminder = berlin(2027, month, 3)  # the 1-day reminder: 09:00 Berlin the day before
+    # 2027: CEST from 28 March to 31 October. 09:00 in Berlin is 08:00Z in winter
+    # and 07:00Z in summer; the expected instants, written out:
+    expected = {
+        3: datetime(2027, 3, 4, 8, 0, tzinfo=UTC),
+        4: datetime(2027, 4, 4, 7, 0, tzinfo=UTC),
+        5: datetime(2027, 5, 4, 7, 0, tzinfo=UTC),
+        6: datetime(2027, 6, 4, 7, 0, tzinfo=UTC),
+        7: datetime(2027, 7, 4, 7, 0, tzinfo=UTC),
+        8: datetime(2027, 8, 4, 7, 0, tzinfo=UTC),
+        9: datetime(2027, 9, 4, 7, 0, tzinfo=UTC),
+        10: datetime(2027, 10, 4, 7, 0, tzinfo=UTC),
+        11: datetime(2027, 11, 4, 8, 0, tzinfo=UTC),
+        12: datetime(2027, 12, 4, 8, 0, tzinfo=UTC),
+    }
+    for month in range(3, 13):
+        meeting = expected[month]
+        reminder = meeting - timedelta(days=1)  # 09:00 Berlin the day before (same offset)
         clock.set(reminder - timedelta(minutes=1))
         sweeper.sweep()
         due = [t for t in fired(engine, "reminder") if detail(t)["lead_days"] == 1]
@@ -73,9 +92,7 @@ def test_monthly_berlin_meeting_stays_at_nine_local_across_both_dst_changes(
         assert len(latest) == 1, month
         local = latest[0].occurrence.astimezone(BERLIN)
         assert (local.hour, local.minute, local.day) == (9, 0, 4)
-        assert latest[0].due_at.astimezone(BERLIN).hour == 9
-        seen_utc_hours.add(meeting.hour)
-    assert seen_utc_hours == {7, 8}  # the same local time is a different UTC instant
+        assert latest[0].due_at.astimezone(UTC) == reminder
 
 
 def test_each_reminder_reaches_each_recipient_once(
@@ -315,7 +332,7 @@ def test_a_sweeper_killed_between_claiming_and_sending_loses_nothing(
     assert len(fired(engine, "reminder")) == 1
 
 
-def test_a_lease_held_by_a_dead_sweeper_expires(
+def test_a_lease_is_judged_by_the_database_clock_not_the_sweeps(
     engine: Engine, clock: ManualClock, water: str, sweeper_for: Any, smtp_server: Any
 ) -> None:
     inbox, port = smtp_server
@@ -326,17 +343,33 @@ def test_a_lease_held_by_a_dead_sweeper_expires(
     assert leased
     alive = sweeper_for(port, "alive")
     assert alive.sweep().sent == 0  # the lease still holds
-    clock.advance(timedelta(minutes=5, seconds=1))
+    clock.advance(timedelta(hours=5))  # a simulated clock hours ahead changes nothing
+    late = sweeper_for(port, "late")
+    assert late.sweep().sent == 0 and alive.sweep().sent == 0
+    assert inbox.delivered() == []
+
+
+def test_a_lease_held_by_a_dead_sweeper_expires(
+    engine: Engine, clock: ManualClock, water: str, sweeper_for: Any, smtp_server: Any
+) -> None:
+    inbox, port = smtp_server
+    clock.set(berlin(2027, 2, 25))
+    dead = sweeper_for(port, "dead", lease=timedelta(0))  # its lease ends as it is taken
+    dead.claim(SweepReport(clock.now()))
+    leased = dead._lease(clock.now())  # leased, then the process died before sending
+    assert leased
+    alive = sweeper_for(port, "alive")
     assert alive.sweep().sent == len(leased)
-    assert len(inbox.delivered()) == len(PARTNER_EMAILS) + 1
+    assert sorted(rcpt for rcpt, _ in inbox.delivered()) == sorted(
+        PARTNER_EMAILS | {"ana@example.org"}
+    )
 
 
 def test_failed_deliveries_are_kept_and_retried_with_backoff(
     engine: Engine, clock: ManualClock, water: str, sweeper_for: Any
 ) -> None:
-    from aiosmtpd.controller import Controller
-
-    port = free_port()  # nothing listens here yet
+    sock = bound_socket()  # nothing listens here yet: connections are refused
+    port = port_of(sock)
     sweeper = sweeper_for(port)
     clock.set(berlin(2027, 2, 25))
     report = sweeper.sweep()
@@ -347,7 +380,7 @@ def test_failed_deliveries_are_kept_and_retried_with_backoff(
     # Not retried before the backoff has passed...
     assert sweeper.sweep().failed == 0
     inbox = Inbox(refuse={"lina@vwn.example.org"})
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = smtp_controller(inbox, sock)
     controller.start()
     try:
         clock.advance(timedelta(minutes=1))
@@ -361,6 +394,7 @@ def test_failed_deliveries_are_kept_and_retried_with_backoff(
         assert sweeper.sweep().sent == 1
     finally:
         controller.stop()
+        sock.close()
     assert sorted(rcpt for rcpt, _ in inbox.delivered()) == sorted(
         PARTNER_EMAILS | {"ana@example.org"}
     )
@@ -399,7 +433,6 @@ def test_email_goes_over_starttls_with_a_login(
     engine: Engine, clock: ManualClock, water: str, tmp_path: Path
 ) -> None:
     import trustme
-    from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
@@ -418,11 +451,11 @@ def test_email_goes_over_starttls_with_a_login(
         return AuthResult(success=ok)
 
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(
+    sock = bound_socket()
+    port = port_of(sock)
+    controller = smtp_controller(
         inbox,
-        hostname="127.0.0.1",
-        port=port,
+        sock,
         tls_context=context,
         require_starttls=True,
         authenticator=authenticator,
@@ -458,6 +491,7 @@ def test_email_goes_over_starttls_with_a_login(
         assert report.sent == 4 and report.failed == 0
     finally:
         controller.stop()
+        sock.close()
     assert sorted(rcpt for rcpt, _ in inbox.delivered()) == sorted(
         PARTNER_EMAILS | {"ana@example.org"}
     )
