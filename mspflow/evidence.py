@@ -2,14 +2,23 @@
 
 The same :data:`RECORDS` table drives the ``mspflow record KIND`` commands and
 bulk import from YAML or CSV, so a field is validated the same way wherever it
-comes from. Values arrive as text and are converted here; a wrong value raises
-:class:`~mspflow.errors.InvalidInput` naming the field and how to fix it.
+comes from: each value passes the rule of :mod:`mspflow.inputs` its type names,
+and a wrong one raises :class:`~mspflow.errors.InvalidInput` naming the field.
+
+Recording happens in two phases. :class:`_Batch` checks rows against what is
+stored (partners, components, the time frame, what is already recorded) and
+against the rows before them, and turns each into converted values; nothing is
+written. :func:`_write` then stores the checked rows in one transaction with a
+handful of statements. A bulk import runs the first phase before its write
+transaction opens, so the database's write lock is held only for the writes.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,19 +26,30 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from mspflow import inputs
 from mspflow.auth import Actor, require_role
 from mspflow.definition.checks import RISK_AREAS
 from mspflow.definition.model import CADENCE_DAYS
 from mspflow.engine import PartnershipService, definition_for
-from mspflow.errors import DefinitionError, InvalidInput, MspflowError, NotFound, Problem
-from mspflow.scheduler.times import check_start, midterm_date, parse_local_time
+from mspflow.errors import (
+    ConcurrentChange,
+    DefinitionError,
+    InvalidInput,
+    MspflowError,
+    NotFound,
+    Problem,
+)
+from mspflow.inputs import shown
+from mspflow.scheduler.times import check_start, midterm_date
 from mspflow.store import models as m
-from mspflow.store import write_session
+from mspflow.store import read_session, write_session
 
 __all__ = [
     "RECORDS",
+    "RECORD_KEY",
     "FieldSpec",
     "RecordSpec",
     "import_file",
@@ -37,11 +57,23 @@ __all__ = [
     "sdg_targets",
 ]
 
+#: The key (YAML) or column (CSV) naming a bulk row's kind of record; no field is named so.
+RECORD_KEY = "record"
+#: A bulk file larger than this is refused (split it): about a million short rows.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Problems listed for one bulk file; the rest are counted.
+MAX_PROBLEMS = 100
+#: Values in one list field (a meeting's partners present, a component's objectives).
+MAX_ITEMS = 1_000
+#: Reminder lead days of one schedule.
+MAX_LEAD_DAYS = 10
+
 
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    # text | date | bool | number | int | time | choice | sdg | partner | component | objective
+    # text | line | email | date | bool | number | days | day-list | zone | time | choice
+    # | sdg | partner | component | objective
     type: str = "text"
     required: bool = False
     help: str = ""
@@ -49,6 +81,7 @@ class FieldSpec:
     multiple: bool = False
     argument: bool = False  # positional on the command line
     column: str | None = None  # the model attribute, when it differs from ``name``
+    limit: int = 0  # characters, for text and line (0: the rule's default)
 
     @property
     def attr(self) -> str:
@@ -68,10 +101,11 @@ class RecordSpec:
     help: str
     fields: tuple[FieldSpec, ...]
     single: bool = False  # one row per partnership, updated in place
-    after: Callable[[Session, m.Partnership, Any, dict[str, Any]], None] | None = None
 
 
 F = FieldSpec
+#: Links and document references: one line, longer than a name.
+LINK_MAX = 2_000
 
 
 # --------------------------------------------------------------------------- SDG targets
@@ -87,225 +121,21 @@ def sdg_targets() -> frozenset[str]:
     return frozenset(k.removesuffix("-title").replace("-", ".") for k in data)
 
 
-def _sdg_code(value: str) -> str:
+def _sdg_code(value: str, label: str) -> str:
     code = value.strip().lower().replace("-", ".").removeprefix("sdg").strip(" .")
     if code not in sdg_targets():
-        raise ValueError(
-            f"'{value}' is not an SDG target code; use goal.target as in 6.1 or 6.a "
-            f"(there are {len(sdg_targets())})"
+        raise _bad(
+            label,
+            f"{shown(value)} is not an SDG target code",
+            f"use goal.target as in 6.1 or 6.a; there are {len(sdg_targets())}",
         )
     return code
 
 
-# --------------------------------------------------------------------------- conversions
-
-
-def _convert(spec: FieldSpec, raw: Any, session: Session, p: m.Partnership, kind: str) -> Any:
-    if spec.multiple:
-        items = raw if isinstance(raw, list | tuple) else [x for x in str(raw).split(";") if x]
-        single = FieldSpec(spec.name, spec.type, spec.required, choices=spec.choices)
-        return [_convert(single, item, session, p, kind) for item in items]
-    if isinstance(raw, str):
-        raw = raw.strip()
-    t = spec.type
-    if t == "text":
-        return str(raw)
-    if t == "date":
-        if isinstance(raw, date):
-            return raw
-        try:
-            return date.fromisoformat(str(raw))
-        except ValueError:
-            raise ValueError(f"'{raw}' is not a date; write it as YYYY-MM-DD") from None
-    if t == "bool":
-        if isinstance(raw, bool):
-            return raw
-        word = str(raw).lower()
-        if word in ("true", "1", "yes", "y"):
-            return True
-        if word in ("false", "0", "no", "n", ""):
-            return False
-        raise ValueError(f"'{raw}' is not true or false")
-    if t in ("number", "int"):
-        try:
-            return float(raw) if t == "number" else int(raw)
-        except ValueError:
-            raise ValueError(
-                f"'{raw}' is not a {'number' if t == 'number' else 'whole number'}"
-            ) from None
-    if t == "time":
-        try:
-            datetime.strptime(str(raw), "%H:%M")
-        except ValueError:
-            raise ValueError(f"'{raw}' is not a time; write it as HH:MM (24-hour)") from None
-        return str(raw)
-    if t == "choice":
-        if raw not in spec.choices:
-            raise ValueError(f"'{raw}' is not one of: {', '.join(spec.choices)}")
-        return raw
-    if t == "sdg":
-        return _sdg_code(str(raw))
-    if t == "partner":
-        return _partner(session, p, str(raw)).id
-    if t == "component":
-        return _by_name(session, p, m.Component, str(raw), "component").id
-    if t == "objective":
-        return _by_name(session, p, m.Objective, str(raw), "objective").id
-    raise AssertionError(t)
-
-
-def _partner(session: Session, p: m.Partnership, ref: str) -> m.Partner:
-    return _by_name(session, p, m.Partner, ref, "partner")  # type: ignore[no-any-return]
-
-
-def _by_name(session: Session, p: m.Partnership, model: type[Any], ref: str, what: str) -> Any:
-    column = model.text if model is m.Objective else model.name
-    row = session.exec(select(model).where(model.partnership_id == p.id, column == ref)).first()
-    if row is None and ref.lstrip("#").isdigit():
-        row = session.get(model, int(ref.lstrip("#")))
-        if row is not None and row.partnership_id != p.id:
-            row = None
-    if row is None:
-        raise NotFound(
-            f"partnership {p.slug} has no {what} '{ref}'",
-            hint=f"give its name or #id ('mspflow partnership show {p.slug}')",
-        )
-    return row
-
-
-# --------------------------------------------------------------------------- after-hooks
-
-
-def _component_objectives(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
-    for objective_id in v.get("objective") or []:
-        s.add(m.ComponentObjective(component_id=row.id, objective_id=objective_id))
-
-
-def _attendance(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
-    for partner_id in dict.fromkeys(v.get("present") or []):
-        s.add(m.MeetingAttendance(meeting_id=row.id, partner_id=partner_id))
-
-
-def _scope_dates(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
-    if row.start_date and row.end_date and row.end_date <= row.start_date:
-        raise InvalidInput(
-            f"scope of {p.slug}: --end {row.end_date} is not after --start {row.start_date}"
-        )
-    if row.start_date and row.end_date:
-        _derive_midterm(s, p, row)
-
-
-def _derive_midterm(s: Session, p: m.Partnership, scope: m.Scope) -> None:
-    """Keep the midterm review (task 9.1) halfway through the time frame (task 2.3)."""
-    wf = definition_for(s, p)
-    assert scope.start_date and scope.end_date
-    middle = midterm_date(scope.start_date, scope.end_date)
-    for kind in wf.schedule_kinds:
-        if kind.derived != "midterm":
-            continue
-        current = s.exec(
-            select(m.Schedule).where(
-                m.Schedule.partnership_id == p.id,
-                m.Schedule.kind == kind.id,
-                col(m.Schedule.active).is_(True),
-            )
-        ).first()
-        if current is not None and current.starts_on == middle:
-            continue
-        if current is not None:
-            current.active = False
-            s.add(current)
-        s.add(
-            m.Schedule(
-                partnership_id=p.id,
-                kind=kind.id,
-                cadence=kind.default or "once",
-                starts_on=middle,
-                local_time=current.local_time if current else "09:00",
-                timezone=current.timezone if current else p.timezone,
-                lead_days=current.lead_days if current else "30,7",
-                grace_days=current.grace_days if current else 14,
-                recorded_by=scope.recorded_by,
-                recorded_at=scope.recorded_at,
-            )
-        )
-
-
-def _activity_dates(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
-    if row.start and row.end and row.end < row.start:
-        raise InvalidInput(f"activity '{row.name}': --end is before --start")
-    component = s.get(m.Component, row.component_id)
-    assert component is not None
-
-
-def _agreement_lead(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
-    lead = s.exec(
-        select(m.OverallLead)
-        .where(m.OverallLead.partnership_id == p.id)
-        .order_by(col(m.OverallLead.id).desc())
-    ).first()
-    if lead is None:
-        raise InvalidInput(
-            f"partnership {p.slug} has no overall lead to agree to",
-            hint="name one first with 'mspflow record leadership P PARTNER'",
-        )
-    row.lead_id = lead.id
-
-
-def _schedule(s: Session, p: m.Partnership, row: Any, v: dict[str, Any]) -> None:
-    from mspflow.engine import _check_timezone
-
-    wf = definition_for(s, p)
-    kind = wf.schedule_kind(row.kind)
-    if kind is None:
-        raise InvalidInput(
-            f"unknown schedule kind '{row.kind}'",
-            hint="kinds: " + ", ".join(k.id for k in wf.schedule_kinds),
-        )
-    if row.cadence not in kind.cadences:
-        too_loose = kind.minimum and CADENCE_DAYS.get(row.cadence, 0) > CADENCE_DAYS[kind.minimum]
-        why = f"less frequent than {kind.minimum} " if too_loose else ""
-        raise InvalidInput(
-            f"a {row.cadence} {kind.name.lower()} is {why}not allowed by task {kind.task}",
-            hint=f"use one of: {', '.join(kind.cadences)}",
-        )
-    _check_timezone(row.timezone)
-    if kind.derived == "midterm":
-        scope = s.get(m.Scope, p.id)
-        if scope is None or not (scope.start_date and scope.end_date):
-            raise InvalidInput(
-                f"the {kind.name.lower()} of {p.slug} is derived from the time frame, "
-                "which is not recorded",
-                hint="record it with 'mspflow record scope P --start DATE --end DATE'",
-            )
-        row.starts_on = midterm_date(scope.start_date, scope.end_date)
-    elif row.starts_on is None:
-        raise InvalidInput(f"schedule {row.kind}: --start is required")
-    check_start(row.cadence, row.starts_on)
-    parse_local_time(row.local_time)
-    try:
-        days = [int(x) for x in row.lead_days.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInput(f"--lead-days '{row.lead_days}' must be whole days, e.g. 7,1") from None
-    if any(d < 0 for d in days):
-        raise InvalidInput("--lead-days cannot be negative")
-    if row.grace_days < 0:
-        raise InvalidInput("--grace-days cannot be negative")
-    # One active schedule per kind: a new one replaces the old (kept, inactive).
-    for old in s.exec(
-        select(m.Schedule).where(
-            m.Schedule.partnership_id == p.id,
-            m.Schedule.kind == row.kind,
-            col(m.Schedule.active).is_(True),
-            col(m.Schedule.id) != row.id,
-        )
-    ):
-        old.active = False
-        s.add(old)
-
+# --------------------------------------------------------------------------- the kinds
 
 _PROFILE_TEXT = (
-    "challenge", "lead_organization", "senior_support", "partnering_rationale",
+    "challenge", "senior_support", "partnering_rationale",
     "partner_kinds_needed", "problem_definition", "target_population", "baseline_conditions",
     "shared_goal", "policy_coherence", "indicator_baseline",
 )  # fmt: skip
@@ -318,7 +148,12 @@ RECORDS: Mapping[str, RecordSpec] = {
             m.Profile,
             "1.1-2.4",
             "Facts of steps 1-2 and the start date (6.1).",
-            (*(F(n) for n in _PROFILE_TEXT), F("implementation_start", "date")),
+            (
+                F("challenge"),
+                F("lead_organization", "line"),
+                *(F(n) for n in _PROFILE_TEXT[1:]),
+                F("implementation_start", "date"),
+            ),
             single=True,
         ),
         RecordSpec(
@@ -335,7 +170,6 @@ RECORDS: Mapping[str, RecordSpec] = {
                 F("out_of_scope"),
             ),
             single=True,
-            after=_scope_dates,
         ),
         RecordSpec(
             "governance",
@@ -373,10 +207,10 @@ RECORDS: Mapping[str, RecordSpec] = {
             "1.4",
             "A partner organization.",
             (
-                F("name", required=True, argument=True),
-                F("sector", required=True),
-                F("contact", column="contact_name"),
-                F("email", column="contact_email"),
+                F("name", "line", True, argument=True),
+                F("sector", "line", True),
+                F("contact", "line", column="contact_name"),
+                F("email", "email", column="contact_email"),
                 F("can_decide", "bool", help="the contact can commit the organization"),
                 F("objectives"),
                 F("accountable_to"),
@@ -415,7 +249,7 @@ RECORDS: Mapping[str, RecordSpec] = {
             (
                 F("partner", "partner", True, argument=True, column="partner_id"),
                 F("on", "date", column="signed_on"),
-                F("document"),
+                F("document", "line", limit=LINK_MAX),
             ),
         ),
         RecordSpec(
@@ -424,10 +258,9 @@ RECORDS: Mapping[str, RecordSpec] = {
             "4.1",
             "A component and the objectives it serves.",
             (
-                F("name", required=True, argument=True),
+                F("name", "line", True, argument=True),
                 F("objective", "objective", multiple=True, column="-"),
             ),
-            after=_component_objectives,
         ),
         RecordSpec(
             "component-lead",
@@ -447,12 +280,11 @@ RECORDS: Mapping[str, RecordSpec] = {
             "An activity with one responsible partner.",
             (
                 F("component", "component", True, argument=True, column="component_id"),
-                F("name", required=True, argument=True),
+                F("name", "line", True, argument=True),
                 F("responsible", "partner", True, column="responsible_partner_id"),
                 F("start", "date"),
                 F("end", "date"),
             ),
-            after=_activity_dates,
         ),
         RecordSpec(
             "leadership",
@@ -467,23 +299,21 @@ RECORDS: Mapping[str, RecordSpec] = {
             "5.1",
             "A partner agrees to the overall lead.",
             (F("partner", "partner", True, argument=True, column="partner_id"),),
-            after=_agreement_lead,
         ),
         RecordSpec(
             "schedule",
             m.Schedule,
             "7.1/8.1",
-            "An agreed cadence (see FRAMEWORK 4).",
+            "An agreed cadence: meetings, monitoring, reporting, reviews.",
             (
-                F("kind", required=True, argument=True),
-                F("cadence", required=True),
+                F("kind", "line", True, argument=True),
+                F("cadence", "line", help="default: the kind's own (once for midterm)"),
                 F("start", "date", column="starts_on", help="first date (derived for midterm)"),
                 F("at", "time", column="local_time", help="local time HH:MM"),
-                F("timezone"),
-                F("lead_days", help="days before, e.g. 7,1"),
-                F("grace_days", "int"),
+                F("timezone", "zone", help="IANA name, e.g. Asia/Phnom_Penh"),
+                F("lead_days", "day-list", help="days before, e.g. 7,1"),
+                F("grace_days", "days", help="days to log the record"),
             ),
-            after=_schedule,
         ),
         RecordSpec(
             "meeting",
@@ -495,7 +325,6 @@ RECORDS: Mapping[str, RecordSpec] = {
                 F("minutes"),
                 F("present", "partner", multiple=True, column="-"),
             ),
-            after=_attendance,
         ),
         RecordSpec(
             "health-check",
@@ -520,7 +349,11 @@ RECORDS: Mapping[str, RecordSpec] = {
             m.Report,
             "8.3",
             "A progress report issued.",
-            (F("on", "date", column="issued_on"), F("period", required=True), F("link")),
+            (
+                F("on", "date", column="issued_on"),
+                F("period", "line", True),
+                F("link", "line", limit=LINK_MAX),
+            ),
         ),
         RecordSpec(
             "panel-member",
@@ -529,7 +362,7 @@ RECORDS: Mapping[str, RecordSpec] = {
             "A partner's review-panel member.",
             (
                 F("partner", "partner", True, argument=True, column="partner_id"),
-                F("name", required=True),
+                F("name", "line", True),
             ),
         ),
         RecordSpec(
@@ -563,10 +396,422 @@ RECORDS: Mapping[str, RecordSpec] = {
             m.Attestation,
             "any",
             "A secretariat member attests a task is done.",
-            (F("task", required=True, argument=True), F("note", required=True), F("link")),
+            (
+                F("task", "line", True, argument=True),
+                F("note", required=True),
+                F("link", "line", limit=LINK_MAX),
+            ),
         ),
     )
 }
+
+#: Every field name of every kind: the columns a bulk CSV file may have.
+_FIELD_NAMES = frozenset(f.name for r in RECORDS.values() for f in r.fields)
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _bad(label: str, message: str, hint: str | None = None) -> InvalidInput:
+    return InvalidInput(f"{label}: {message}", hint=hint, field=label)
+
+
+def _absent(raw: Any) -> bool:
+    """None, a blank string or an empty list: the field was not given."""
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return not raw.strip()
+    return isinstance(raw, list | tuple) and not raw
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+_TRUE = ("true", "1", "yes", "y")
+_FALSE = ("false", "0", "no", "n")
+
+
+def _as_text(raw: Any, label: str) -> str:
+    """A scalar from the command line, a CSV cell or a YAML value, as text."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, datetime):
+        return raw.isoformat(sep=" ")
+    if isinstance(raw, date | int):
+        return str(raw)
+    if isinstance(raw, Mapping):
+        raise _bad(label, "holds a mapping where one value is expected", "write a single value")
+    if isinstance(raw, list | tuple):
+        raise _bad(label, "holds a list where one value is expected", "write a single value")
+    raise _bad(label, f"holds {shown(raw)}, which is not a plain value")
+
+
+def _as_date(raw: Any, label: str) -> date:
+    if isinstance(raw, datetime):
+        raise _bad(label, f"{shown(raw)} is a date and time", "write the date alone, YYYY-MM-DD")
+    if not isinstance(raw, date):
+        value = _as_text(raw, label).strip()
+        try:
+            if not _DATE.fullmatch(value):
+                raise ValueError
+            raw = date.fromisoformat(value)
+        except ValueError:
+            raise _bad(label, f"{shown(value)} is not a date", "write it as YYYY-MM-DD") from None
+    return inputs.in_date_range(raw, field=label)
+
+
+def _as_bool(raw: Any, label: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = _as_text(raw, label).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _bad(label, f"{shown(word)} is not true or false", "write true or false")
+
+
+def _as_time(raw: Any, label: str) -> str:
+    value = _as_text(raw, label).strip()
+    match = _TIME.fullmatch(value)
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise _bad(label, f"{shown(value)} is not a time of day", "write it as HH:MM, e.g. 09:00")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _as_days(raw: Any, label: str) -> str:
+    """Reminder lead days, ``30,7,1``: day counts, each within :data:`inputs.MAX_DAYS`."""
+    value = _as_text(raw, label)
+    parts = [x.strip() for x in value.split(",") if x.strip()]
+    if len(parts) > MAX_LEAD_DAYS:
+        raise _bad(label, f"names {len(parts)} reminders; at most {MAX_LEAD_DAYS} are kept")
+    days = [inputs.day_count(x, field=label) for x in parts]
+    if not days:
+        raise _bad(label, f"{shown(value)} names no day", "write whole days, e.g. 7,1")
+    return ",".join(str(d) for d in dict.fromkeys(days))
+
+
+@dataclass
+class _Ref:
+    """A row a record points at: stored (``id``), or made earlier in the same batch (``row``)."""
+
+    id: int | None = None
+    row: int | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return ("id", self.id) if self.id is not None else ("row", self.row or 0)
+
+
+@dataclass
+class _Row:
+    """One checked record, its values converted, ready to be written."""
+
+    index: int
+    line: int
+    spec: RecordSpec
+    values: dict[str, Any]
+    lead: _Ref | None = None  # leadership-agreement: the lead agreed to
+
+
+#: Rows a record may point at by name (or by ``#id``), and the column holding the name.
+_TARGETS: dict[str, tuple[type[Any], str]] = {
+    "partner": (m.Partner, "name"),
+    "component": (m.Component, "name"),
+    "objective": (m.Objective, "text"),
+}
+
+
+class _Batch:
+    """Checks records for one partnership against what is stored and against the
+    records checked before them (a partner added on one line, named on the next)."""
+
+    def __init__(
+        self, s: Session, service: PartnershipService, p: m.Partnership, *, options: bool
+    ) -> None:
+        self.slug = p.slug
+        self.timezone = p.timezone
+        self.options = options  # name fields as on the command line, else as columns
+        self.wf = definition_for(s, p)
+        if self.wf.is_final(p.state):
+            raise InvalidInput(f"partnership {p.slug} is closed; its record is final")
+        self.today = _today(service, p)
+        self.names: dict[str, dict[str, _Ref]] = {}
+        self.ids: dict[str, set[int]] = {}
+        for what, (model, column) in _TARGETS.items():
+            names: dict[str, _Ref] = {}
+            ids: set[int] = set()
+            for rid, name in s.exec(
+                select(model.id, getattr(model, column))
+                .where(model.partnership_id == p.id)
+                .order_by(model.id)
+            ):
+                names.setdefault(name, _Ref(id=rid))
+                ids.add(rid)
+            self.names[what], self.ids[what] = names, ids
+        self.sdg = set(s.exec(select(m.SdgTarget.code).where(m.SdgTarget.partnership_id == p.id)))
+        self.component_leads = {
+            (("id", c), ("id", q))
+            for c, q in s.exec(
+                select(m.ComponentLead.component_id, m.ComponentLead.partner_id).where(
+                    m.ComponentLead.partnership_id == p.id
+                )
+            )
+        }
+        scope = s.get(m.Scope, p.id)
+        self.scope = (scope.start_date, scope.end_date) if scope else (None, None)
+        lead = s.exec(
+            select(m.OverallLead.id)
+            .where(m.OverallLead.partnership_id == p.id)
+            .order_by(col(m.OverallLead.id).desc())
+        ).first()
+        self.lead = _Ref(id=lead) if lead is not None else None
+        self.rows: list[_Row] = []
+
+    def label(self, f: FieldSpec) -> str:
+        return f.option if self.options else f.name
+
+    # -- one record ------------------------------------------------------------
+    def check(self, kind: str, values: Mapping[str, Any], line: int = 0) -> list[MspflowError]:
+        """Check one record; keep it (and return no problem) or return every problem."""
+        spec = RECORDS.get(kind)
+        if spec is None:
+            return [
+                InvalidInput(
+                    f"unknown kind of record {shown(kind)}",
+                    hint="kinds: " + ", ".join(RECORDS),
+                    field=RECORD_KEY,
+                )
+            ]
+        errors: list[MspflowError] = []
+        known = {f.name for f in spec.fields}
+        unknown = sorted(str(k) for k in values if k not in known)
+        if unknown:
+            errors.append(
+                InvalidInput(
+                    f"{kind}: unknown field(s) {', '.join(shown(k) for k in unknown)}",
+                    hint="fields: " + ", ".join(f.name for f in spec.fields),
+                    field=unknown[0],
+                )
+            )
+        converted: dict[str, Any] = {}
+        for f in spec.fields:
+            raw = values.get(f.name)
+            if _absent(raw):
+                if f.name == "on":
+                    converted["on"] = self.today
+                elif f.required:
+                    errors.append(
+                        InvalidInput(
+                            f"{kind}: {self.label(f)} is required",
+                            hint=f.help or None,
+                            field=f.name,
+                        )
+                    )
+                continue
+            try:
+                converted[f.name] = self._convert(f, raw)
+            except MspflowError as exc:
+                errors.append(_named(exc, kind, f.name))
+        if errors:
+            return errors
+        row = _Row(len(self.rows), line, spec, converted)
+        try:
+            self._rules(row)
+        except MspflowError as exc:
+            return [_named(exc, kind, exc.field)]
+        self.rows.append(row)
+        return []
+
+    def _convert(self, f: FieldSpec, raw: Any) -> Any:
+        label = self.label(f)
+        if not f.multiple:
+            return self._one(f, raw, label)
+        if isinstance(raw, list | tuple):
+            items = list(raw)
+        elif isinstance(raw, str):
+            items = [x for x in raw.split(";") if x.strip()]
+        else:
+            items = [raw]
+        if len(items) > MAX_ITEMS:
+            raise _bad(label, f"lists {len(items):,} values; at most {MAX_ITEMS:,} are kept")
+        if any(_absent(item) for item in items):
+            raise _bad(label, "has an empty item", "leave it out")
+        return [self._one(f, item, label) for item in items]
+
+    def _one(self, f: FieldSpec, raw: Any, label: str) -> Any:
+        t = f.type
+        if t == "date":
+            return _as_date(raw, label)
+        if t == "bool":
+            return _as_bool(raw, label)
+        if t == "number":
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raw = _as_text(raw, label)
+            return inputs.number(raw, field=label)
+        if t == "days":
+            return inputs.day_count(
+                raw if isinstance(raw, int) else _as_text(raw, label), field=label
+            )
+        value = _as_text(raw, label)
+        if t == "text":
+            return inputs.text(value, field=label, limit=f.limit or inputs.TEXT_MAX).strip()
+        if t == "email":
+            return inputs.email(value, field=label)
+        if t == "day-list":
+            return _as_days(value, label)
+        if t == "zone":
+            return inputs.zone(value, field=label)
+        if t == "time":
+            return _as_time(value, label)
+        if t in _TARGETS:  # an objective is named by its text, which may be long
+            limit = inputs.TEXT_MAX if t == "objective" else inputs.NAME_MAX
+            return self._target(t, inputs.line(value, field=label, limit=limit), label)
+        value = inputs.line(value, field=label, limit=f.limit or inputs.NAME_MAX)
+        if t == "line":
+            return value
+        if t == "choice":
+            if value not in f.choices:
+                raise _bad(label, f"{shown(value)} is not one of: {', '.join(f.choices)}")
+            return value
+        if t == "sdg":
+            return _sdg_code(value, label)
+        raise AssertionError(t)
+
+    def _target(self, what: str, name: str, label: str) -> _Ref:
+        found = self.names[what].get(name)
+        if found is None and re.fullmatch(r"#?[0-9]{1,18}", name):
+            rid = int(name.lstrip("#"))
+            if rid in self.ids[what]:
+                found = _Ref(id=rid)
+        if found is None:
+            raise NotFound(
+                f"partnership {self.slug} has no {what} {shown(name)}",
+                hint=f"give its name or #id ('mspflow partnership show {self.slug}')",
+                field=label,
+            )
+        return found
+
+    # -- rules that read more than one field, or what came before ----------------
+    def _rules(self, row: _Row) -> None:
+        kind, v = row.spec.kind, row.values
+        here = _Ref(row=row.index)
+        if kind == "sdg":
+            if v["code"] in self.sdg:
+                raise InvalidInput(
+                    f"SDG target {v['code']} is already linked to {self.slug}", field="code"
+                )
+            self.sdg.add(v["code"])
+        elif kind in ("partner", "component"):
+            if v["name"] in self.names[kind]:
+                raise InvalidInput(
+                    f"{self.slug} already has a {kind} {shown(v['name'])}",
+                    hint="change it with 'mspflow partner update'" if kind == "partner" else None,
+                    field="name",
+                )
+            self.names[kind][v["name"]] = here
+        elif kind == "objective":
+            self.names["objective"].setdefault(v["text"], here)
+        elif kind == "component-lead":
+            pair = (v["component"].key, v["partner"].key)
+            if pair in self.component_leads:
+                raise InvalidInput(
+                    f"that partner already leads that component of {self.slug}", field="partner"
+                )
+            self.component_leads.add(pair)
+        elif kind == "scope":
+            start = v.get("start", self.scope[0])
+            end = v.get("end", self.scope[1])
+            if start and end and end <= start:
+                raise InvalidInput(
+                    f"scope of {self.slug}: end {end} is not after start {start}",
+                    hint="the time frame needs an end after its start",
+                    field="end" if "end" in v else "start",
+                )
+            self.scope = (start, end)
+        elif kind == "activity":
+            if v.get("start") and v.get("end") and v["end"] < v["start"]:
+                raise InvalidInput(
+                    f"activity {shown(v['name'])}: end {v['end']} is before start {v['start']}",
+                    field="end",
+                )
+        elif kind == "leadership":
+            self.lead = here
+        elif kind == "leadership-agreement":
+            if self.lead is None:
+                raise InvalidInput(
+                    f"partnership {self.slug} has no overall lead to agree to",
+                    hint="name one first with 'mspflow record leadership P PARTNER'",
+                    field="partner",
+                )
+            row.lead = self.lead
+        elif kind == "schedule":
+            self._schedule(v)
+        elif kind == "meeting":
+            v["present"] = list({r.key: r for r in v.get("present", [])}.values())
+        elif kind == "attestation" and self.wf.task(v["task"]) is None:
+            raise InvalidInput(
+                f"there is no task {shown(v['task'])} in {self.wf.name}",
+                hint="'mspflow workflow show' lists the tasks",
+                field="task",
+            )
+
+    def _schedule(self, v: dict[str, Any]) -> None:
+        kind = self.wf.schedule_kind(v["kind"])
+        if kind is None:
+            raise InvalidInput(
+                f"unknown schedule kind {shown(v['kind'])}",
+                hint="kinds: " + ", ".join(k.id for k in self.wf.schedule_kinds),
+                field="kind",
+            )
+        cadence = v.setdefault("cadence", kind.default)
+        if cadence is None:
+            raise InvalidInput(
+                f"schedule {kind.id}: {'--cadence' if self.options else 'cadence'} is required",
+                hint=f"use one of: {', '.join(kind.cadences)}",
+                field="cadence",
+            )
+        if cadence not in kind.cadences:
+            too_loose = kind.minimum and CADENCE_DAYS.get(cadence, 0) > CADENCE_DAYS[kind.minimum]
+            why = f"less frequent than {kind.minimum} " if too_loose else ""
+            raise InvalidInput(
+                f"a {shown(cadence)[1:-1]} {kind.name.lower()} is {why}not allowed "
+                f"by task {kind.task}",
+                hint=f"use one of: {', '.join(kind.cadences)}",
+                field="cadence",
+            )
+        if kind.derived == "midterm":
+            start, end = self.scope
+            if not (start and end):
+                raise InvalidInput(
+                    f"the {kind.name.lower()} of {self.slug} is derived from the time frame, "
+                    "which is not recorded",
+                    hint="record it first with 'mspflow record scope P --start DATE --end DATE'",
+                    field="start",
+                )
+            v["start"] = midterm_date(start, end)
+        elif "start" not in v:
+            raise InvalidInput(
+                f"schedule {kind.id}: {'--start' if self.options else 'start'} is required",
+                hint="give the date of the first occurrence, YYYY-MM-DD",
+                field="start",
+            )
+        try:
+            check_start(cadence, v["start"])
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, hint=exc.hint, field="start") from None
+        v.setdefault("timezone", self.timezone)
+
+
+def _named(exc: MspflowError, kind: str, name: str | None) -> MspflowError:
+    """``exc`` prefixed with the kind of record, and naming the field ``name``."""
+    if exc.message.startswith(f"{kind}:"):
+        exc.field = name
+        return exc
+    out = type(exc)(f"{kind}: {exc.message}", hint=exc.hint, field=name)
+    return out
 
 
 def _today(service: PartnershipService, p: m.Partnership) -> date:
@@ -576,13 +821,123 @@ def _today(service: PartnershipService, p: m.Partnership) -> date:
     return service.clock.now().astimezone(ZoneInfo(p.timezone)).date()
 
 
-def _unknown_task(s: Session, p: m.Partnership, task: str) -> None:
-    wf = definition_for(s, p)
-    if wf.task(task) is None:
-        raise InvalidInput(
-            f"there is no task '{task}' in {wf.name}",
-            hint="'mspflow workflow show' lists the tasks",
+# --------------------------------------------------------------------------- writing
+
+
+def _write(
+    s: Session, service: PartnershipService, actor: Actor, p: m.Partnership, rows: Sequence[_Row]
+) -> list[Any]:
+    """Store checked ``rows`` (in order) in the open transaction; the stored rows."""
+    slug, now = p.slug, service.clock.now()
+    stamp = {"recorded_by": actor.name, "recorded_at": now}
+    made: dict[int, Any] = {}
+    later: list[Callable[[], None]] = []
+
+    def resolve(ref: _Ref) -> int:
+        if ref.id is not None:
+            return ref.id
+        target = made[ref.row or 0]
+        if target.id is None:
+            s.flush()
+        return int(target.id)
+
+    active: dict[str, m.Schedule] = {
+        row.kind: row
+        for row in s.exec(
+            select(m.Schedule).where(
+                m.Schedule.partnership_id == p.id, col(m.Schedule.active).is_(True)
+            )
         )
+    }
+
+    def activate(schedule: m.Schedule) -> None:
+        """One active schedule per kind: a new one replaces the old (kept, inactive)."""
+        old = active.get(schedule.kind)
+        if old is not None and old is not schedule:
+            old.active = False
+            s.add(old)
+        active[schedule.kind] = schedule
+
+    def derive_midterm(scope: m.Scope) -> None:
+        """Keep the midterm review (task 9.1) halfway through the time frame (task 2.3)."""
+        assert scope.start_date and scope.end_date
+        middle = midterm_date(scope.start_date, scope.end_date)
+        for kind in definition_for(s, p).schedule_kinds:
+            current = active.get(kind.id)
+            if kind.derived != "midterm" or (current and current.starts_on == middle):
+                continue
+            fresh = m.Schedule(
+                partnership_id=p.id,
+                kind=kind.id,
+                cadence=kind.default or "once",
+                starts_on=middle,
+                local_time=current.local_time if current else "09:00",
+                timezone=current.timezone if current else p.timezone,
+                lead_days=current.lead_days if current else "30,7",
+                grace_days=current.grace_days if current else 14,
+                **stamp,
+            )
+            s.add(fresh)
+            activate(fresh)
+
+    try:
+        for row in rows:
+            spec, v = row.spec, row.values
+            columns = {
+                f.attr: resolve(v[f.name]) if isinstance(v[f.name], _Ref) else v[f.name]
+                for f in spec.fields
+                if f.name in v and f.attr != "-"
+            }
+            if spec.single:
+                obj = s.get(spec.model, p.id) or spec.model(partnership_id=p.id, **stamp)
+                for name, value in columns.items():
+                    setattr(obj, name, value)
+                obj.recorded_by, obj.recorded_at = actor.name, now
+                s.add(obj)
+                if spec.kind == "scope" and obj.start_date and obj.end_date:
+                    derive_midterm(obj)
+            else:
+                if row.lead is not None:
+                    columns["lead_id"] = resolve(row.lead)
+                obj = spec.model(partnership_id=p.id, **stamp, **columns)
+                s.add(obj)
+                if spec.kind == "schedule":
+                    activate(obj)
+                elif spec.kind == "component" and v.get("objective"):
+                    later.append(_links(s, obj, v["objective"], resolve, objectives=True))
+                elif spec.kind == "meeting" and v.get("present"):
+                    later.append(_links(s, obj, v["present"], resolve, objectives=False))
+            made[row.index] = obj
+        s.flush()
+        for link in later:
+            link()
+        s.flush()
+    except IntegrityError:
+        what = rows[0].spec.kind if len(rows) == 1 else "a record"
+        raise InvalidInput(
+            f"{what}: already recorded for {slug} (written meanwhile by someone else)",
+            hint="nothing was written; 'mspflow partnership show' lists what is recorded",
+        ) from None
+    service.touch(s, p)
+    return [made[row.index] for row in rows]
+
+
+def _links(
+    s: Session, obj: Any, refs: list[_Ref], resolve: Callable[[_Ref], int], *, objectives: bool
+) -> Callable[[], None]:
+    """Link ``obj`` (a component, a meeting) to objectives or partners once it has an id."""
+
+    def link() -> None:
+        for ref in refs:
+            if objectives:
+                s.add(m.ComponentObjective(component_id=obj.id, objective_id=resolve(ref)))
+            else:
+                s.add(m.MeetingAttendance(meeting_id=obj.id, partner_id=resolve(ref)))
+
+    return link
+
+
+# --------------------------------------------------------------------------- recording
 
 
 def record(
@@ -594,75 +949,26 @@ def record(
     *,
     session: Session | None = None,
 ) -> Any:
-    """Record one piece of evidence; returns the stored row."""
+    """Record one piece of evidence; returns the stored row.
+
+    The partnership is read under its row lock and the record checked inside
+    the same transaction, so what was checked is what is written.
+    """
     require_role(actor, "secretariat", action="record evidence")
-    spec = RECORDS.get(kind)
-    if spec is None:
-        raise InvalidInput(f"unknown kind of record '{kind}'", hint="kinds: " + ", ".join(RECORDS))
+    if kind not in RECORDS:
+        raise InvalidInput(
+            f"unknown kind of record {shown(kind)}", hint="kinds: " + ", ".join(RECORDS)
+        )
     if session is None:
         with write_session(service.engine) as s:
             return record(service, actor, ref, kind, values, session=s)
     s = session
-    p = service.get(s, ref)
-    wf = definition_for(s, p)
-    if wf.is_final(p.state):
-        raise InvalidInput(f"partnership {p.slug} is closed; its record is final")
-    unknown = set(values) - {f.name for f in spec.fields}
-    if unknown:
-        raise InvalidInput(
-            f"{kind}: unknown field(s) {', '.join(sorted(unknown))}",
-            hint="fields: " + ", ".join(f.name for f in spec.fields),
-        )
-    converted: dict[str, Any] = {}
-    for f in spec.fields:
-        raw = values.get(f.name)
-        if f.name == "on" and not raw:
-            raw = _today(service, p)
-        if raw is None or raw == "" or raw == []:
-            if f.required:
-                raise InvalidInput(f"{kind}: {f.option} is required", hint=f.help or None)
-            continue
-        try:
-            converted[f.name] = _convert(f, raw, s, p, kind)
-        except MspflowError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"{kind}: {f.option} {exc}".rstrip()) from None
-    if kind == "attestation":
-        _unknown_task(s, p, converted["task"])
-    now = service.clock.now()
-    columns = {
-        f.attr: converted[f.name] for f in spec.fields if f.name in converted and f.attr != "-"
-    }
-    if spec.single:
-        row = s.get(spec.model, p.id)
-        if row is None:
-            row = spec.model(partnership_id=p.id, recorded_by=actor.name, recorded_at=now)
-        for name, value in columns.items():
-            setattr(row, name, value)
-        row.recorded_by, row.recorded_at = actor.name, now
-    else:
-        if kind == "leadership-agreement":
-            columns["lead_id"] = 0  # set by the after-hook
-        row = spec.model(partnership_id=p.id, recorded_by=actor.name, recorded_at=now, **columns)
-    if kind == "schedule":
-        row.timezone = row.timezone if "timezone" in converted else p.timezone
-    if spec.after is not None and kind in ("leadership-agreement",):
-        spec.after(s, p, row, converted)
-    s.add(row)
-    try:
-        s.flush()
-    except Exception as exc:  # unique constraints: the same partner twice, ...
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc, IntegrityError):
-            raise InvalidInput(f"{kind}: this {kind} is already recorded for {p.slug}") from None
-        raise
-    if spec.after is not None and kind not in ("leadership-agreement",):
-        spec.after(s, p, row, converted)
-        s.flush()
-    service.touch(s, p)
-    return row
+    p = service.get(s, ref, for_update=True)
+    batch = _Batch(s, service, p, options=True)
+    errors = batch.check(kind, values)
+    if errors:
+        raise errors[0]
+    return _write(s, service, actor, p, batch.rows)[0]
 
 
 def update_partner(
@@ -675,18 +981,24 @@ def update_partner(
         "active": FieldSpec("active", "bool")
     }
     with write_session(service.engine) as s:
-        p = service.get(s, ref)
-        row = _partner(s, p, partner)
+        p = service.get(s, ref, for_update=True)
+        batch = _Batch(s, service, p, options=True)
+        found = batch._target("partner", inputs.line(partner, field="PARTNER"), "PARTNER")
+        row = s.get(m.Partner, found.id)
+        assert row is not None
         for name, raw in values.items():
             if raw is None:
                 continue
             f = allowed.get(name)
             if f is None:
-                raise InvalidInput(f"partner: cannot update '{name}'")
+                raise InvalidInput(f"partner: cannot update {shown(name)}", field=name)
+            if _absent(raw) and f.required:
+                raise InvalidInput(f"partner: {f.option} cannot be empty", field=name)
             try:
-                setattr(row, f.attr, _convert(f, raw, s, p, "partner"))
-            except (ValueError, TypeError) as exc:
-                raise InvalidInput(f"partner: {f.option} {exc}") from None
+                value = batch._convert(f, raw) if not _absent(raw) else None
+            except MspflowError as exc:
+                raise _named(exc, "partner", name) from None
+            setattr(row, f.attr, value)
         row.recorded_by, row.recorded_at = actor.name, service.clock.now()
         s.add(row)
         service.touch(s, p)
@@ -697,8 +1009,8 @@ def mobilize(service: PartnershipService, actor: Actor, ref: str, resource_id: i
     """Mark a committed resource as mobilized (task 6.2)."""
     require_role(actor, "secretariat", action="record evidence")
     with write_session(service.engine) as s:
-        p = service.get(s, ref)
-        row = s.get(m.Resource, resource_id)
+        p = service.get(s, ref, for_update=True)
+        row = s.get(m.Resource, resource_id) if 0 < resource_id <= inputs.INT_MAX else None
         if row is None or row.partnership_id != p.id:
             raise NotFound(f"partnership {p.slug} has no resource #{resource_id}")
         row.committed = True
@@ -711,61 +1023,285 @@ def mobilize(service: PartnershipService, actor: Actor, ref: str, resource_id: i
 # --------------------------------------------------------------------------- bulk import
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a YAML list or a CSV file, each with its line number."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError([Problem(str(path), 0, f"cannot read the file: {exc}")]) from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        rows = []
-        for record_ in reader:
-            values = {k.strip(): v for k, v in record_.items() if k and v not in (None, "")}
-            rows.append((reader.line_num, values))
-        return rows
-    from mspflow.definition.yamlsafe import LDict, LList, load_yaml
+@dataclass
+class _Raw:
+    """One row of a bulk file as read: the line it starts on, its values by field name.
 
-    data, problems = load_yaml(text, str(path))
+    A problem is reported at the row's line and names the field (the CSV column
+    or YAML key) it is about."""
+
+    line: int
+    values: dict[str, Any]
+
+
+def _decode(data: bytes, name: str) -> str:
+    """UTF-8 text, with or without a byte-order mark; anything else is refused with its line."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
+        if data.startswith(bom):
+            raise DefinitionError(
+                [Problem(name, 1, f"the file is {encoding} text; save it as UTF-8")]
+            )
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DefinitionError(
+            [
+                Problem(
+                    name,
+                    line,
+                    f"byte 0x{data[exc.start]:02x} (column {column}) is not UTF-8 text; "
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise DefinitionError(
+            [
+                Problem(
+                    name, text.count("\n", 0, nul) + 1, "the file holds a NUL character; remove it"
+                )
+            ]
+        )
+    return text
+
+
+def _read_rows(path: Path) -> list[_Raw]:
+    """Rows of a YAML list or a CSV file, each with its line; refused whole if unreadable."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DefinitionError(
+                [
+                    Problem(
+                        name,
+                        0,
+                        f"the file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read "
+                        "at once (split it)",
+                    )
+                ]
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(
+            [Problem(name, 0, f"cannot read the file: {exc.strerror or exc}")]
+        ) from None
+    text = _decode(data, name)
+    rows = _csv_rows(text, name) if path.suffix.lower() == ".csv" else _yaml_rows(text, name)
+    if not rows:
+        raise DefinitionError(
+            [
+                Problem(
+                    name,
+                    1,
+                    "the file holds no records; write one per row "
+                    f"('{RECORD_KEY}' names its kind, as in 'mspflow record KIND')",
+                )
+            ]
+        )
+    return rows
+
+
+def _csv_rows(text: str, name: str) -> list[_Raw]:
+    problems: list[Problem] = []
+    rows: list[_Raw] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header: list[str] | None = next(reader, None)
+        while header is not None and not any(c.strip() for c in header):
+            header = next(reader, None)  # blank lines before the heading
+        if header is None:
+            return []
+        heading_line = reader.line_num
+        columns = [c.strip() for c in header]
+        for i, column in enumerate(columns, 1):
+            if not column:
+                problems.append(
+                    Problem(name, heading_line, f"column {i} has no heading; name or remove it")
+                )
+            elif columns.index(column) != i - 1:
+                problems.append(
+                    Problem(name, heading_line, f"column {i} {shown(column)} appears twice")
+                )
+            elif column not in _FIELD_NAMES | {RECORD_KEY, "kind"}:
+                problems.append(
+                    Problem(
+                        name,
+                        heading_line,
+                        f"column {i} {shown(column)} is not a field of any kind of record; "
+                        "remove it or correct its heading",
+                    )
+                )
+        if RECORD_KEY not in columns and "kind" not in columns:
+            problems.append(
+                Problem(
+                    name,
+                    heading_line,
+                    f"no '{RECORD_KEY}' column naming each row's kind of record; add one",
+                )
+            )
+        if problems:
+            raise DefinitionError(problems)
+        last = reader.line_num
+        for cells in reader:
+            line, last = last + 1, reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            extra = [i for i in range(len(columns), len(cells)) if cells[i].strip()]
+            if extra:
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        f"column {extra[0] + 1} holds {shown(cells[extra[0]])} but has no "
+                        "heading; add a heading or remove the value",
+                    )
+                )
+                continue
+            values = {c: cell for c, cell in zip(columns, cells, strict=False) if cell.strip()}
+            rows.append(_Raw(line, values))
+    except csv.Error as exc:
+        problems.append(
+            Problem(
+                name,
+                reader.line_num,
+                f"CSV: {exc}; a cell holds at most {inputs.TEXT_MAX:,} characters",
+            )
+        )
     if problems:
         raise DefinitionError(problems)
-    if not isinstance(data, LList) or not all(isinstance(x, LDict) for x in data):
+    return rows
+
+
+def _yaml_rows(text: str, name: str) -> list[_Raw]:
+    from mspflow.definition.yamlsafe import LDict, LList, load_yaml
+
+    data, problems = load_yaml(text, name, plain=True, max_scalar=inputs.TEXT_MAX)
+    if problems:
+        raise DefinitionError(problems)
+    if data is None:
+        return []
+    if not isinstance(data, LList):
         raise DefinitionError(
-            [Problem(str(path), 1, "expected a list of records, each a mapping with a 'kind' key")]
+            [
+                Problem(
+                    name,
+                    getattr(data, "line", 1),
+                    f"expected a list of records, each a mapping with a '{RECORD_KEY}' key",
+                )
+            ]
         )
-    return [(data.line_of(i), dict(x)) for i, x in enumerate(data)]
+    rows: list[_Raw] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, LDict):
+            problems.append(
+                Problem(
+                    name,
+                    data.line_of(i),
+                    f"{shown(item)} is not a record; write a mapping with a '{RECORD_KEY}' key",
+                )
+            )
+            continue
+        values = {k: v for k, v in item.items() if v is not None}  # null: not given
+        rows.append(_Raw(data.line_of(i), values))
+    if problems:
+        raise DefinitionError(problems)
+    return rows
+
+
+def _kind_of(values: dict[str, Any]) -> str:
+    """The row's kind of record, taken out of ``values``.
+
+    ``record`` names it; rows of older files name it with ``kind``, which is
+    read so wherever the kind of record has no field called ``kind`` itself.
+    """
+    if RECORD_KEY in values:
+        kind = values.pop(RECORD_KEY)
+        key = RECORD_KEY
+    elif "kind" in values:
+        kind = values.pop("kind")
+        key = "kind"
+        spec = RECORDS.get(kind.strip()) if isinstance(kind, str) else None
+        if spec is not None and any(f.name == "kind" for f in spec.fields):
+            raise InvalidInput(
+                f"'kind' names the kind of record here, but {spec.kind} records have "
+                "a field 'kind' of their own",
+                hint=f"name the kind of record with '{RECORD_KEY}: {spec.kind}'",
+                field="kind",
+            )
+    else:
+        raise InvalidInput(
+            "the row does not name its kind of record",
+            hint=f"add '{RECORD_KEY}: KIND', e.g. {RECORD_KEY}: partner",
+            field=RECORD_KEY,
+        )
+    if not isinstance(kind, str) or not kind.strip():
+        raise InvalidInput(
+            f"{key}: {shown(kind)} is not a kind of record",
+            hint="kinds: " + ", ".join(RECORDS),
+            field=key,
+        )
+    return kind.strip()
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """At most :data:`MAX_PROBLEMS` problems; the last one counts the rest."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    kept = sorted(problems)[: MAX_PROBLEMS - 1]
+    rest = len(problems) - len(kept)
+    last = kept[-1]
+    return [*kept, Problem(last.file, last.line, f"… and {rest:,} more problems after this line")]
 
 
 def import_file(service: PartnershipService, actor: Actor, ref: str, path: Path) -> dict[str, int]:
     """Record every row of ``path`` in one transaction: all of them, or none.
 
-    Every row is checked; if any is wrong, all problems are reported (file and
-    line) and nothing is written.
+    The file is read and every row checked before the write transaction opens;
+    if any is wrong, every problem is reported (file and line) and nothing is
+    written. The write transaction then only writes, under the partnership's
+    row lock, if the partnership has not changed since it was checked (else
+    :class:`ConcurrentChange`, exit 5: run the import again).
     """
     require_role(actor, "secretariat", action="record evidence")
     rows = _read_rows(path)
     problems: list[Problem] = []
     counts: dict[str, int] = {}
-    with write_session(service.engine) as s:
-        for line, values in rows:
-            values = dict(values)
-            kind = str(values.pop("kind", "")).strip()
-            for key, value in list(values.items()):
-                if isinstance(value, list):
-                    values[key] = [str(v) for v in value]
-                elif not isinstance(value, bool | date):
-                    values[key] = str(value)
+    with read_session(service.engine) as s:
+        p = service.get(s, ref)
+        seen = p.version
+        batch = _Batch(s, service, p, options=False)
+        for raw in rows:
+            values = dict(raw.values)
             try:
-                with s.begin_nested():
-                    record(service, actor, ref, kind, values, session=s)
+                kind = _kind_of(values)
             except MspflowError as exc:
-                if isinstance(exc, NotFound) and "no partnership" in exc.message:
-                    raise
-                problems.append(Problem(str(path), line, str(exc)))
+                problems.append(Problem(str(path), raw.line, str(exc)))
                 continue
-            counts[kind] = counts.get(kind, 0) + 1
-        if problems:
-            raise DefinitionError(problems)  # leaving the block rolls everything back
+            for error in batch.check(kind, values, raw.line):
+                problems.append(Problem(str(path), raw.line, str(error)))
+            if not problems:
+                counts[kind] = counts.get(kind, 0) + 1
+    if problems:
+        raise DefinitionError(_capped(problems))
+    with write_session(service.engine) as s:
+        p = service.get(s, ref, for_update=True)
+        if p.version != seen:
+            raise ConcurrentChange(
+                f"partnership {p.slug} changed while {path.name} was being checked; "
+                "nothing was written",
+                hint="run the import again",
+            )
+        _write(s, service, actor, p, batch.rows)
     return counts
 
 
