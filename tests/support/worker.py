@@ -7,6 +7,10 @@ partnerships through the real command line (click's ``main`` called
 in-process), reading each partnership's state and version first and passing
 ``--expect-version``; a refused move (exit 5) is retried after a fresh read.
 
+``config["ops"]`` names what it draws from (default: a lesson or one of two
+moves); ``waive`` waives a criterion of the step the partnership was read at,
+also with ``--expect-version``, and reports that step with the event.
+
 It talks to the test over a pipe, one message at a time:
 
 * ``ready`` once set up; it then waits for ``go`` (or ``stop``);
@@ -37,7 +41,7 @@ from typing import Any
 __all__ = ["Channel", "pause_points", "prepare", "serve"]
 
 #: The steps the workers move between: advance 1 -> 2 -> 3, revisit back to 1 or 2.
-PLAN = {
+PLAN: dict[str, list[tuple[str, str | None]]] = {
     "getting-started": [("advance", None)],
     "agenda-setting-and-scoping": [("advance", None), ("revisit", "1")],
     "building-relationships": [("revisit", "1"), ("revisit", "2")],
@@ -141,6 +145,8 @@ def run(config: dict[str, Any], channel: Channel) -> dict[str, Any]:
         "lesson": 0,
         "advance": 0,
         "revisit": 0,
+        "waive": 0,
+        "waive_conflicts": 0,
         "conflicts": 0,
         "retried": 0,
         "retry_succeeded": 0,
@@ -155,11 +161,12 @@ def run(config: dict[str, Any], channel: Channel) -> dict[str, Any]:
             ).one()
         return str(row[0]), int(row[1])
 
-    def done(kind: str, slug: str, output: str) -> None:
+    def done(kind: str, slug: str, output: str, **more: Any) -> None:
         counts["succeeded"] += 1
         counts[kind] += 1
         data = json.loads(output) if kind != "lesson" else {}
-        channel.send("R " + json.dumps({"kind": kind, "id": slug, "event": data.get("event")}))
+        report = {"kind": kind, "id": slug, "event": data.get("event"), **more}
+        channel.send("R " + json.dumps(report))
 
     def lesson(slug: str) -> None:
         counts["attempted"] += 1
@@ -188,7 +195,40 @@ def run(config: dict[str, Any], channel: Channel) -> dict[str, Any]:
             counts["conflicts"] += 1
         counts["gave_up"] += 1
 
-    ops: list[Callable[[str], None]] = [lesson, move, move]
+    def waive(slug: str) -> None:
+        from mspflow.definition import find_workflow
+
+        wf = find_workflow(config.get("workflow", "msp-12-step"))
+        counts["attempted"] += 1
+        for attempt in range(config.get("retries", 20) + 1):
+            if attempt:
+                counts["retried"] += 1
+            state, version = read(slug)
+            criterion = rng.choice([c.id for c in wf.step(state).gate])
+            code, out = _cli(
+                url,
+                "waive",
+                slug,
+                criterion,
+                "--reason",
+                f"decided at {state} v{version}",
+                "--expect-version",
+                str(version),
+                "--json",
+            )
+            if code == 0:
+                counts["retry_succeeded"] += 1 if attempt else 0
+                done("waive", slug, out, state=state, criterion=criterion)
+                return
+            if code != 5:
+                counts["unexpected"].append([code, out.strip()])
+                return
+            counts["conflicts"] += 1
+            counts["waive_conflicts"] += 1
+        counts["gave_up"] += 1
+
+    named: dict[str, Callable[[str], None]] = {"lesson": lesson, "move": move, "waive": waive}
+    ops = [named[name] for name in config.get("ops", ["lesson", "move", "move"])]
     channel.send("ready")
     start = channel.wait()
     if start != "go":

@@ -1,0 +1,283 @@
+"""Every write to a partnership under the moves' concurrency rule, one rule at a time.
+
+The rule: read the partnership under its row lock (PostgreSQL ``FOR UPDATE``;
+SQLite's ``BEGIN IMMEDIATE`` serialises writers), take the history's lock
+after it (one order, so two writers never wait for each other in a circle),
+and bump the version only if it is still the one read. A write decided on
+another version exits 5 with nothing written; a deadlock the database
+reports all the same is a concurrent change too. The eight-process race of
+waivers against moves is in ``test_waive_race``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, text
+from sqlmodel import select
+
+from mspflow.definition import Workflow
+from mspflow.demo import record_piece
+from mspflow.engine import PartnershipService
+from mspflow.errors import ConcurrentChange
+from mspflow.evidence import record
+from mspflow.store import models as m
+from mspflow.store import read_session, write_session
+from mspflow.walk import WALK
+from tests.conftest import SECRETARIAT, Backend, invoke
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _new(
+    service: PartnershipService, wf: Workflow, wf_text: str, at_step: str | None = None
+) -> str:
+    name = f"Partnership at {at_step or 1}"
+    return service.create(
+        SECRETARIAT, name=name, wf=wf, definition_text=wf_text, at_step=at_step
+    ).slug
+
+
+def _version(engine: Engine, slug: str) -> int:
+    with read_session(engine) as s:
+        return int(s.exec(select(m.Partnership.version).where(m.Partnership.slug == slug)).one())
+
+
+def _counts(engine: Engine) -> tuple[int, ...]:
+    """Rows of everything a write to a partnership adds."""
+    with read_session(engine) as s:
+        return tuple(
+            int(s.exec(select(func.count()).select_from(t)).one())
+            for t in (m.HistoryEvent, m.Waiver, m.ScaleUpDecision, m.Partnership, m.Lesson)
+        )
+
+
+# --------------------------------------------------------------------------- the version check
+
+
+def test_touch_refuses_a_version_it_did_not_read(
+    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+) -> None:
+    slug = _new(service, msp, msp_text)
+    before = _version(engine, slug)
+    with service.writing(slug) as s:  # two bumps in one transaction: each from the one before
+        p = service.get(s, slug, for_update=True)
+        service.touch(s, p)
+        service.touch(s, p)
+        assert p.version == before + 2
+    assert _version(engine, slug) == before + 2
+    someone_else = "UPDATE partnership SET version = version + 1 WHERE id = :id"
+    with (
+        pytest.raises(ConcurrentChange, match="changed by someone else"),
+        service.writing(slug) as s,
+    ):
+        p = service.get(s, slug, for_update=True)
+        # A write the loaded row does not know of (what a commit by another
+        # writer looks like to a transaction that read without the lock).
+        s.execute(text(someone_else), {"id": p.id})
+        service.touch(s, p)
+    assert _version(engine, slug) == before + 2  # the whole transaction was undone
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_evidence_read_without_the_lock_exits_5_after_another_writer_commits(
+    backend: Backend, engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+) -> None:
+    slug = _new(service, msp, msp_text)
+    before = _counts(engine)
+    with pytest.raises(ConcurrentChange), write_session(engine) as s:
+        p = service.get(s, slug)  # no row lock: only the version check protects
+        record(service, SECRETARIAT, slug, "lesson", {"text": "someone else's"})
+        s.add(m.Lesson(partnership_id=p.id, text="ours", recorded_by="ana",
+                       recorded_at=service.clock.now()))  # fmt: skip
+        s.flush()
+        service.touch(s, p)
+    assert _counts(engine) == (before[0], *before[1:4], before[4] + 1)  # only theirs kept
+
+
+# --------------------------------------------------------------------------- --expect-version
+
+
+@pytest.fixture
+def env(db_url: str) -> dict[str, str]:
+    env = {
+        "MSPFLOW_DATABASE_URL": db_url,
+        "MSPFLOW_ACTOR": "ana",
+        "MSPFLOW_NOW": "2027-01-04T09:00:00Z",
+    }
+    assert invoke("init", "--admin", "ana", env=env).exit_code == 0
+    made = invoke("partnership", "create", "Scaling", "--id", "p", "--at-step", "11", env=env)
+    assert made.exit_code == 0, made.output
+    return env
+
+
+WRITES = {
+    "waive": ["waive", "p", "scale-up-decided", "--reason", "decided elsewhere"],
+    "scale-up": ["scale-up", "p", "--dimension", "social", "--description", "two more districts"],
+    "debt backfill": ["debt", "backfill", "p"],
+}
+
+
+@pytest.mark.parametrize("command", list(WRITES))
+def test_a_write_decided_on_another_version_exits_5_and_writes_nothing(
+    env: dict[str, str], command: str
+) -> None:
+    engine_ = _engine(env)
+    try:
+        seen = _version(engine_, "p")
+        assert invoke("record", "lesson", "p", "meanwhile", env=env).exit_code == 0
+        before = _counts(engine_)
+        refused = invoke(*WRITES[command], "--expect-version", str(seen), "--json", env=env)
+        assert refused.exit_code == 5, refused.output
+        lines = refused.output.strip().splitlines()
+        assert len(lines) == 1 and f"is at version {seen + 1}, not {seen}" in lines[0], lines
+        assert _counts(engine_) == before and _version(engine_, "p") == seen + 1
+        done = invoke(*WRITES[command], "--expect-version", str(seen + 1), "--json", env=env)
+        assert done.exit_code == 0, done.output
+        # A backfill writes (an event, a bump) only if it settled something.
+        wrote = command != "debt backfill" or bool(json.loads(done.output)["settled"])
+        assert _version(engine_, "p") == seen + 1 + wrote
+    finally:
+        engine_.dispose()
+
+
+def _engine(env: dict[str, str]) -> Engine:
+    from mspflow.store import make_engine
+
+    return make_engine(env["MSPFLOW_DATABASE_URL"])
+
+
+# --------------------------------------------------------------------------- lock order
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL the engine sends, in order, while the test runs."""
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    yield sent
+    event.remove(engine, "before_cursor_execute", keep)
+
+
+def _lock_order(sent: list[str]) -> list[str]:
+    """The locking statements among ``sent``: the partnership row read FOR UPDATE, the
+    history's advisory lock, and writes to the partnership row."""
+    found = []
+    for statement in sent:
+        if re.search(r"FROM partnership\b.* FOR UPDATE", statement):
+            found.append("row lock")
+        elif "pg_advisory_xact_lock" in statement:
+            found.append("history lock")
+        elif statement.startswith("UPDATE partnership "):
+            found.append("row write")
+    return found
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_every_write_locks_the_row_before_the_history(
+    backend: Backend,
+    engine: Engine,
+    service: PartnershipService,
+    msp: Workflow,
+    msp_text: str,
+    statements: list[str],
+) -> None:
+    ana = SECRETARIAT
+    mover = _new(service, msp, msp_text)
+    for records in WALK[1].values():
+        record_piece(service, ana, mover, records)
+    debtor = _new(service, msp, msp_text, at_step="2")
+    for records in WALK[1].values():
+        record_piece(service, ana, debtor, records)
+    scaler = _new(service, msp, msp_text, at_step="11")
+    writes: dict[str, Callable[[], object]] = {
+        "advance": lambda: service.move(ana, mover, kind="advance"),
+        "waive": lambda: service.waive(ana, mover, "common-problem", "known"),
+        "backfill": lambda: service.backfill(ana, debtor),
+        "scale-up": lambda: service.scale_up(
+            ana, scaler, dimensions=["social"], description="more", replica_name="Copy"
+        ),
+    }
+    for name, write in writes.items():
+        statements.clear()
+        write()
+        order = _lock_order(statements)
+        assert order[:2] == ["row lock", "history lock"] and "row write" in order, (name, order)
+
+
+# --------------------------------------------------------------------------- deadlocks
+
+
+def _waiting(engine: Engine, pid: int) -> bool:
+    with engine.connect() as conn:
+        kind = conn.execute(
+            text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+        ).scalar()
+    return kind == "Lock"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_deadlock_the_database_reports_is_a_concurrent_change(
+    backend: Backend, engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+) -> None:
+    """A writer that holds one row and waits for another, held by a second writer
+    that now waits for the first: PostgreSQL ends one of them. When it is
+    mspflow's, the caller gets ConcurrentChange (exit 5), not an internal error."""
+    first = _new(service, msp, msp_text)
+    second = _new(service, msp, msp_text, at_step="2")
+    outcome: list[BaseException | None] = []
+    holding = threading.Event()
+    mine: list[int] = []
+
+    def writer() -> None:
+        try:
+            with service.writing(first) as s:
+                # This side is the one that finds the deadlock (the other waits 60 s).
+                s.execute(text("SET LOCAL deadlock_timeout = '20ms'"))
+                mine.append(int(s.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+                service.get(s, first, for_update=True)
+                holding.set()
+                while not other_waiting.is_set():
+                    pass
+                service.get(s, second, for_update=True)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+            holding.set()
+
+    other_waiting = threading.Event()
+    with engine.connect() as other:
+        other.execute(text("SET deadlock_timeout = '60s'"))
+        other_pid = int(other.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        other.commit()
+        with other.begin():
+            other.execute(text("SELECT 1 FROM partnership WHERE slug = :s FOR UPDATE"),
+                          {"s": second})  # fmt: skip
+            thread = threading.Thread(target=writer)
+            thread.start()
+            assert holding.wait(60)
+            blocker = threading.Thread(target=lambda: _lock_in(other, first), name="other writer")
+            blocker.start()
+            while not _waiting(engine, other_pid):  # the other writer now waits for ours
+                pass
+            other_waiting.set()
+            thread.join(60)
+            blocker.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], ConcurrentChange), outcome
+    assert mine and "nothing was written" in str(outcome[0])
+
+
+def _lock_in(conn: Any, slug: str) -> None:
+    conn.execute(text("SELECT 1 FROM partnership WHERE slug = :s FOR UPDATE"), {"s": slug})
