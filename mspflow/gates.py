@@ -1,7 +1,8 @@
 """Evaluators for the built-in gate checks named in workflow definitions.
 
-One function per name in :data:`mspflow.definition.checks.CHECKS` (a test keeps
-them in step). Each reads the evidence tables of one partnership and returns a
+One function per name in :data:`mspflow.definition.checks.CHECKS`, with the
+same parameter names (tests/definition/test_checks.py keeps them in step).
+Each reads the evidence tables of one partnership and returns a
 :class:`CheckResult`: whether the criterion holds, a short account of what was
 found (shown when it does not), and a summary of the evidence that satisfied
 it (kept in the history event when the gate is passed).

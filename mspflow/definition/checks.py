@@ -2,8 +2,8 @@
 
 This is the contract between definitions and the engine. The validator uses it
 to reject a criterion naming an unknown check or a wrong parameter; the engine
-(:mod:`mspflow.gates`) implements one evaluator per name, and a test keeps the
-two in step.
+(:mod:`mspflow.gates`) implements one evaluator per name, with the same
+parameters; tests/definition/test_checks.py keeps the two in step.
 """
 
 from __future__ import annotations
