@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from mspflow.errors import InvalidInput, NotPermitted
+from mspflow.errors import InvalidInput, NotFound, NotPermitted
 from mspflow.store.models import User
 
-__all__ = ["ROLES", "SCHEDULER", "Actor", "find_actor", "require_role"]
+__all__ = ["ROLES", "SCHEDULER", "Actor", "actor_name", "find_actor", "require_role"]
 
 #: secretariat: changes state and records evidence; partner: reads its
 #: partnership; auditor: reads everything, changes nothing.
@@ -32,19 +32,30 @@ def actor_name(given: str | None) -> str | None:
 
 
 def find_actor(session: Session, name: str | None) -> Actor:
+    """The user ``name`` of this database: exit 6 when no one is named, 4 when unknown.
+
+    Reads only the name and role columns, which every schema revision has, so
+    that ``db upgrade`` can check the user on a database it has not upgraded yet.
+    """
+    from mspflow.inputs import shown
+
     if not name:
         raise NotPermitted(
             "no actor given", hint="pass --as NAME or set MSPFLOW_ACTOR to a user of this database"
         )
     if name == SCHEDULER.name:
         raise NotPermitted("'scheduler' is reserved for the scheduler daemon")
-    user = session.exec(select(User).where(User.name == name)).first()
-    if user is None:
-        raise NotPermitted(
-            f"'{name}' is not a user of this database",
-            hint="a secretariat member adds users with 'mspflow user add NAME --role ROLE'",
+    found = None
+    if "\x00" not in name:  # no user name holds one; PostgreSQL would refuse the query
+        found = session.exec(select(User.name, User.role).where(User.name == name)).first()
+    if found is None:
+        raise NotFound(
+            f"{shown(name)} is not a user of this database",
+            hint="check --as / MSPFLOW_ACTOR; a secretariat member adds users with "
+            "'mspflow user add NAME --role ROLE'",
+            field="actor",
         )
-    return Actor(user.name, user.role)
+    return Actor(found[0], found[1])
 
 
 def require_role(actor: Actor, *roles: str, action: str) -> None:

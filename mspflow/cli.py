@@ -58,6 +58,9 @@ class _Group(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except Exception as exc:  # a bug: keep the promise of one line, offer the detail
+            storage = _storage_error(ctx, exc)
+            if storage is not None:
+                _fail([str(storage)], storage.exit_code)
             if os.environ.get("MSPFLOW_DEBUG"):
                 raise
             _fail(
@@ -67,6 +70,17 @@ class _Group(click.Group):
                 ],
                 1,
             )
+
+
+def _storage_error(ctx: click.Context, exc: Exception) -> MspflowError | None:
+    """What the database said (busy, read-only, full, damaged, unreachable) as exit 9."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
+        return None
+    from mspflow.store import storage_error
+
+    app = ctx.find_object(App)
+    url = (app.opened or app.url) if app is not None else ""
+    return storage_error(exc, url)
 
 
 class _Root(_Group):
@@ -104,20 +118,49 @@ _EPILOG = "Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_C
 
 
 class App:
-    """What commands share: the database, the clock and the acting user, made on first use."""
+    """What commands share: the database, the clock and the acting user, made on first use.
+
+    Opening the database is where access is checked, once for every command:
+    the acting user must be a user of that database (exit 6 when none is named,
+    4 when the name is unknown); roles are checked by the services.
+    """
 
     def __init__(self, db: str | None, actor: str | None, now: str | None) -> None:
         self.db = db
         self.actor_name = actor
         self.now = now
+        #: The database a command opened, if not the one ``url`` names (the demo's).
+        self.opened: str | None = None
         self._engine: Any = None
         self._service: Any = None
+        self._actor: Any = None
 
     @property
     def url(self) -> str:
         from mspflow.store import resolve_url
 
         return resolve_url(self.db)
+
+    def persistent_url(self) -> str:
+        """``url``, refused (exit 7) when it names an in-memory database."""
+        from mspflow.store import is_in_memory, redact
+
+        url = self.url
+        if is_in_memory(url):
+            raise InvalidInput(
+                f"{redact(url)} is an in-memory database: it would be gone when the command ends",
+                hint="name a file (--db PATH) or a PostgreSQL URL",
+                field="db",
+            )
+        return url
+
+    def known_actor(self, engine: Any) -> Any:
+        """The acting user, found in ``engine``'s database (exit 6 if none given, 4 if unknown)."""
+        from mspflow.auth import actor_name, find_actor
+        from mspflow.store import read_session
+
+        with read_session(engine) as s:
+            return find_actor(s, actor_name(self.actor_name))
 
     def clock(self) -> Any:
         from mspflow.clock import ManualClock, SystemClock, parse_instant
@@ -134,8 +177,14 @@ class App:
         if self._engine is None:
             from mspflow.store import check_schema, make_engine
 
-            self._engine = make_engine(self.url)
-            check_schema(self._engine)
+            engine = make_engine(self.persistent_url())
+            try:
+                check_schema(engine)
+                self._actor = self.known_actor(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
         return self._engine
 
     @property
@@ -151,11 +200,9 @@ class App:
             self._engine.dispose()
 
     def actor(self) -> Any:
-        from mspflow.auth import actor_name, find_actor
-        from mspflow.store import read_session
-
-        with read_session(self.engine) as s:
-            return find_actor(s, actor_name(self.actor_name))
+        """The acting user, checked when the database was opened."""
+        _ = self.engine  # opening the database finds the actor
+        return self._actor
 
 
 pass_app: Decorator = click.make_pass_decorator(App)
@@ -292,18 +339,18 @@ def workflow_diagram(name: str, fmt: str) -> None:
 @pass_app
 def init(app: App, admin: str, email: str | None) -> None:
     """Create the database and its first secretariat user."""
-    from mspflow.store import create_schema, make_engine
+    from mspflow.store import create_schema, make_engine, where
     from mspflow.users import add_user
 
-    engine = make_engine(app.url, create_dirs=True)
+    url = app.persistent_url()
+    engine = make_engine(url, create_dirs=True)
     try:
         create_schema(engine)
         created = add_user(engine, app.clock(), None, admin, "secretariat", email, first=True)
     finally:
         engine.dispose()  # its connections would otherwise stay open until exit
-    where = app.url.removeprefix("sqlite:///")
     click.echo(
-        f"database ready at {where}; "
+        f"database ready at {where(url)}; "
         + (f"user {admin} (secretariat) created" if created else f"user {admin} already exists")
     )
 
@@ -879,13 +926,29 @@ def import_cmd(app: App, ref: str, path: str, as_json: bool) -> None:
     "--db",
     "demo_db",
     type=click.Path(dir_okay=False),
-    help="Keep the demo database at this path (default: a temporary file).",
+    help="Keep the demo database in this new file (default: a temporary one); "
+    "the global --db works too.",
 )
-def demo(demo_db: str | None) -> None:
-    """Run the demonstration story on a fresh embedded database."""
-    from mspflow.demo import run_demo
+@click.option("--force", is_flag=True, help="Replace the file at --db if there is one.")
+@pass_app
+def demo(app: App, demo_db: str | None, force: bool) -> None:
+    """Run the demonstration story on a fresh embedded database.
 
-    run_demo(click.echo, demo_db)
+    An existing file is never replaced unless --force says so; the audit
+    exports go to a new temporary folder, named in the output.
+    """
+    from mspflow.demo import demo_path, run_demo
+    from mspflow.errors import UsageError
+
+    if demo_db and app.db and demo_db != app.db:
+        raise UsageError(
+            f"two databases for the demo: --db {app.db} and demo --db {demo_db}",
+            hint="give one of them",
+        )
+    path = demo_path(demo_db or app.db, force=force)
+    if path is not None:
+        app.opened = f"sqlite:///{path}"
+    run_demo(click.echo, path, force=force)
 
 
 # --------------------------------------------------------------------------- more groups

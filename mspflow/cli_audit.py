@@ -209,9 +209,12 @@ def audit_anchor(app: App, as_json: bool) -> None:
 def audit_export(
     app: App, fmt: str, partnerships: tuple[str, ...], output: str | None, as_json: bool
 ) -> None:
-    """Export the history for process-mining and spreadsheet tools."""
-    from pathlib import Path
+    """Export the history for process-mining and spreadsheet tools.
 
+    --output is written through to what it names: a regular file is replaced
+    once the export is complete, a device or FIFO is written in place, a link is
+    followed, and '-' is standard output.
+    """
     from mspflow.audit import export as exporting
     from mspflow.errors import UsageError
     from mspflow.store import read_session
@@ -224,10 +227,10 @@ def audit_export(
         )
     engine = _open(app)
     with read_session(engine) as s:
-        if output is None:
+        if output is None or output == "-":
             exporting.export(s, fmt, sys.stdout, partnerships)
             return
-        done = exporting.export_file(s, fmt, Path(output), partnerships)
+        done = exporting.export_file(s, fmt, output, partnerships)
     data = {
         "format": fmt,
         "path": str(done.path),

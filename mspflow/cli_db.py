@@ -1,6 +1,14 @@
-"""``mspflow db ...``: schema migrations."""
+"""``mspflow db ...``: schema migrations.
+
+Both commands name a user of the database like every other command (read from
+the ``app_user`` table, which every schema revision has); ``upgrade`` needs the
+secretariat role. A database without users (empty, not mspflow's, or not yet
+given its first user by ``init``) has nobody to check.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -15,9 +23,25 @@ def db() -> None:
 
 
 def _where(app: App) -> str:
-    from mspflow.store.db import _redact
+    from mspflow.store import where
 
-    return _redact(app.url).removeprefix("sqlite:///")
+    return where(app.url)
+
+
+def _check_user(app: App, engine: Any, *roles: str, action: str = "") -> None:
+    """Exit 6 or 4 unless the acting user is a user (with one of ``roles``) of the database."""
+    from sqlalchemy import inspect, text
+
+    from mspflow.auth import require_role
+
+    with engine.connect() as conn:
+        if "app_user" not in inspect(conn).get_table_names():
+            return
+        if not conn.execute(text("SELECT count(*) FROM app_user")).scalar():
+            return
+    actor = app.known_actor(engine)
+    if roles:
+        require_role(actor, *roles, action=action)
 
 
 @db.command("upgrade")
@@ -31,8 +55,9 @@ def db_upgrade(app: App, as_json: bool) -> None:
     from mspflow.store import make_engine
     from mspflow.store.migrations import upgrade
 
-    engine = make_engine(app.url)
+    engine = make_engine(app.persistent_url())
     try:
+        _check_user(app, engine, "secretariat", action="upgrade the database")
         before, after = upgrade(engine)
     finally:
         engine.dispose()
@@ -52,17 +77,13 @@ def db_upgrade(app: App, as_json: bool) -> None:
 @pass_app
 def db_current(app: App, as_json: bool) -> None:
     """The database's schema revision and version, and whether it needs upgrading."""
-    from sqlalchemy.exc import OperationalError
-
-    from mspflow.errors import StorageError
     from mspflow.store import make_engine
     from mspflow.store.migrations import status
 
-    engine = make_engine(app.url)
+    engine = make_engine(app.persistent_url())
     try:
+        _check_user(app, engine)
         found = status(engine)
-    except OperationalError as exc:
-        raise StorageError(f"cannot open the database: {exc.orig}") from None
     finally:
         engine.dispose()
     data = {"database": _where(app), **found.as_dict()}

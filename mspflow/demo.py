@@ -7,6 +7,7 @@ sent back to its foundations, one is refused at a gate and waived through.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
@@ -18,14 +19,15 @@ from mspflow.auth import Actor
 from mspflow.clock import ManualClock
 from mspflow.definition import Workflow, find_workflow
 from mspflow.engine import PartnershipService, definition_for
-from mspflow.errors import GateNotMet
+from mspflow.errors import GateNotMet, InvalidInput
 from mspflow.evidence import record, update_partner
+from mspflow.inputs import shown
 from mspflow.store import create_schema, make_engine, read_session
 from mspflow.users import add_user
 from mspflow.views import event_line, partnership_dict
 from mspflow.walk import WALK
 
-__all__ = ["record_piece", "run_demo"]
+__all__ = ["demo_path", "record_piece", "run_demo"]
 
 Say = Callable[[str], None]
 
@@ -48,22 +50,80 @@ def _record_step(
             record_piece(service, actor, ref, records)
 
 
-def run_demo(say: Say, db: str | None = None) -> None:
+def demo_path(db: str | None, *, force: bool = False) -> Path | None:
+    """Where the demo keeps its database (None: a temporary file), checked before any write.
+
+    ``db`` is a path or a ``sqlite:///`` URL. Something already there (a file,
+    a link, a device, a leftover ``-wal`` file) is refused with exit 7 unless
+    ``force`` is given, and even then only a regular file is replaced.
+    """
+    from mspflow.store.db import is_in_memory, sqlite_path
+
     if db is None:
-        folder = tempfile.mkdtemp(prefix="mspflow-demo-")
-        path = Path(folder) / "demo.db"
+        return None
+    file = sqlite_path(db) if "://" in db else db
+    if not file or is_in_memory(db) or file.startswith("file:"):
+        raise InvalidInput(
+            f"the demo builds a new SQLite file, and {shown(db)} is not a file path",
+            hint="name a new file, e.g. --db demo.db",
+            field="db",
+        )
+    path = Path(os.path.abspath(Path(file).expanduser()))  # as named: a link is not resolved
+    there = [p for p in (path, Path(f"{path}-wal")) if os.path.lexists(p)]
+    if there and not force:
+        raise InvalidInput(
+            f"{there[0]} already exists; the demo builds a new database and replaces nothing",
+            hint="name a new file, or add --force to replace it",
+            field="db",
+        )
+    real = Path(os.path.realpath(path))
+    if real.exists() and not real.is_file():
+        raise InvalidInput(
+            f"{path} is not a regular file; the demo replaces only a database file",
+            hint="name a new file",
+            field="db",
+        )
+    return real
+
+
+def run_demo(say: Say, db: Path | None = None, *, force: bool = False) -> None:
+    """Tell the story on a new database at ``db`` (see :func:`demo_path`), or a temporary one.
+
+    The audit exports go to a new temporary folder, which the story names. A
+    file replaced with ``force`` is replaced only once the new database is whole.
+    """
+    if db is None:
+        folder = Path(tempfile.mkdtemp(prefix="mspflow-demo-"))
+        path = build = folder / "demo.db"
+        exports = folder / "audit"
     else:
         path = Path(db)
-        if path.exists():
-            path.unlink()  # the demo always starts from an empty database
-    engine = make_engine(f"sqlite:///{path.resolve()}", create_dirs=True)
+        build = path
+        if force and os.path.lexists(path):
+            build = path.with_name(f".{path.name}.{os.getpid()}.demo")
+        elif force:
+            _remove_database(path)  # a -wal/-shm left by a removed database
+        exports = Path(tempfile.mkdtemp(prefix="mspflow-demo-audit-"))
+    engine = make_engine(f"sqlite:///{build}", create_dirs=True)
     try:
-        _story(say, engine, path)
-    finally:
+        _story(say, engine, path, exports)
+    except BaseException:
         engine.dispose()
+        if build != path:
+            _remove_database(build)
+        raise
+    engine.dispose()  # the last connection folds the -wal file into the database
+    if build != path:
+        _remove_database(path)  # with its -wal/-shm, which would not fit the new file
+        os.replace(build, path)
 
 
-def _story(say: Say, engine: Any, path: Path) -> None:
+def _remove_database(path: Path) -> None:
+    for suffix in ("-wal", "-shm", ""):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _story(say: Say, engine: Any, path: Path, exports: Path) -> None:
     clock = ManualClock(datetime(2027, 1, 11, 8, 30, tzinfo=timezone.utc))
     create_schema(engine)
     add_user(engine, clock, None, "amara", "secretariat", "amara@platform.example.org", first=True)
@@ -201,9 +261,9 @@ def _story(say: Say, engine: Any, path: Path) -> None:
     say("")
     from mspflow.audit.story import audit_epilogue
 
-    audit_epilogue(engine, path.parent / "audit", say)
-    say(f"\nInspect it: mspflow --db {path} partnership list")
-    say(f"             mspflow --db {path} schedule status")
+    audit_epilogue(engine, exports, say)
+    say(f"\nInspect it: mspflow --db {path} --as amara partnership list")
+    say(f"             mspflow --db {path} --as amara schedule status")
 
 
 def _simulated_year(

@@ -81,7 +81,7 @@ def test_exit_codes(env: dict[str, str], tmp_path: Path) -> None:
     assert "  task 1.1 [challenge-framed]" in out
     assert "no partnership 'nope'" in one_line(run(env, "advance", "nope", code=4))
     assert "may not move" in one_line(run(env, "advance", "water", code=6, actor="ivo"))
-    assert "not a user" in one_line(run(env, "advance", "water", code=6, actor="zed"))
+    assert "not a user" in one_line(run(env, "advance", "water", code=4, actor="zed"))
     assert "SDG target" in one_line(run(env, "record", "sdg", "water", "6.99", code=7))
     stale = one_line(run(env, "advance", "water", "--expect-version", "99", code=5))
     assert "is at version 1, not 99" in stale

@@ -5,7 +5,9 @@ database in chunks.
 
 * **CSV / JSON Lines**: one row per event with the keys of ``history --json``;
   in CSV the list and object fields (``waived``, ``evidence``, ``data``) hold
-  compact JSON.
+  compact JSON, and a cell a spreadsheet would run as a formula (starting with
+  ``= + - @``, a tab or a carriage return) starts with a single quote instead
+  (:func:`csv_cell`).
 * **XES** (IEEE 1849-2016): one trace per partnership (``concept:name`` = its
   id); each event's ``concept:name`` is its *activity* (see :func:`activity`),
   with ``time:timestamp``, ``org:resource`` (the actor), ``org:role`` and
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
@@ -41,9 +42,11 @@ from mspflow.views import event_dict
 
 __all__ = [
     "FORMATS",
+    "FORMULA_LEADS",
     "OBJECT_TYPES",
     "Exported",
     "activity",
+    "csv_cell",
     "export",
     "export_file",
     "is_state_change",
@@ -115,22 +118,18 @@ def export(session: Session, fmt: str, out: TextIO, partnerships: Sequence[str] 
 
 
 def export_file(
-    session: Session, fmt: str, path: Path, partnerships: Sequence[str] = ()
+    session: Session, fmt: str, target: str | Path, partnerships: Sequence[str] = ()
 ) -> Exported:
-    """Export into ``path``, replacing it only once the whole export is written."""
-    path = Path(path)
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise InvalidInput(f"cannot write {path}: no folder {folder}")
-    tmp = folder / f".{path.name}.{os.getpid()}.part"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            done = export(session, fmt, out, partnerships)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    done.path = path
+    """Export into ``target`` as :func:`mspflow.outfile.write_output` writes a named output.
+
+    ``-`` is standard output; a regular file is replaced only once the whole
+    export is written; a device or FIFO is written in place, never replaced; a
+    symbolic link is followed.
+    """
+    from mspflow.outfile import write_output
+
+    done = write_output(str(target), lambda out: export(session, fmt, out, partnerships))
+    done.path = None if str(target) == "-" else Path(target)
     return done
 
 
@@ -149,6 +148,20 @@ def _compact(value: Any) -> Any:
     return "" if value is None else value
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text: a text starting with ``= + - @``,
+    a tab or a carriage return gets a single quote in front, as OWASP's
+    CSV-injection guidance recommends (a waiver reason ``=HYPERLINK(...)`` must
+    not become a live link in the auditor's spreadsheet)."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _csv(
     session: Session, out: TextIO, ps: list[m.Partnership], slugs: list[str] | None
 ) -> Exported:
@@ -158,7 +171,7 @@ def _csv(
     seen: set[str] = set()
     for e in _events(session, slugs):
         d = event_dict(e)
-        writer.writerow([_compact(d[k]) for k in _COLUMNS])
+        writer.writerow([csv_cell(_compact(d[k])) for k in _COLUMNS])
         done.events += 1
         seen.add(e.partnership)
     done.cases = len(seen)

@@ -5,17 +5,25 @@ from __future__ import annotations
 from mspflow.store.db import (
     check_schema,
     create_schema,
+    is_in_memory,
     make_engine,
     read_session,
+    redact,
     resolve_url,
+    storage_error,
+    where,
     write_session,
 )
 
 __all__ = [
     "check_schema",
     "create_schema",
+    "is_in_memory",
     "make_engine",
     "read_session",
+    "redact",
     "resolve_url",
+    "storage_error",
+    "where",
     "write_session",
 ]

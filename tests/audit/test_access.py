@@ -50,8 +50,9 @@ def test_partners_get_exit_6_from_every_audit_command(portfolio: Portfolio, tmp_
     assert not (tmp_path / "h.xes").exists()
 
 
-def test_unknown_or_missing_actor_gets_exit_6(portfolio: Portfolio) -> None:
-    portfolio.run("audit", "verify", actor="nobody", code=6)
+def test_an_unknown_actor_gets_exit_4_and_a_missing_one_exit_6(portfolio: Portfolio) -> None:
+    for argv in commands(portfolio.path.parent):
+        assert "'nobody' is not a user" in portfolio.run(*argv, actor="nobody", code=4).output
     result = portfolio.run("--as", "", "audit", "anchor", actor="", code=6)
     assert "no actor given" in result.output
 

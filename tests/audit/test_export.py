@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
+import threading
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -12,10 +15,13 @@ from pathlib import Path
 import pm4py  # type: ignore[import-untyped]
 import pytest
 
-from mspflow.audit.export import OBJECT_TYPES, activity, is_state_change
+from mspflow.audit.export import OBJECT_TYPES, activity, csv_cell, is_state_change
 from mspflow.clock import parse_instant
+from mspflow.definition import Workflow
+from mspflow.engine import PartnershipService
 from mspflow.store import models as m
 from tests.audit.conftest import WF, Portfolio
+from tests.conftest import invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:Install the optional requirement")
 
@@ -183,3 +189,80 @@ def test_a_failed_export_leaves_no_file(portfolio: Portfolio, tmp_path: Path) ->
     path = folder / "h.xes"
     portfolio.run("audit", "export", "--format", "xes", "-o", str(path), "-p", "nowhere", code=4)
     assert list(folder.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- hostile cells
+
+
+FORMULAS = [
+    '=HYPERLINK("http://x","y")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "\tcmd",
+    "\r=1",
+]
+
+
+def test_csv_cells_that_spreadsheets_run_start_with_a_quote(
+    service: PartnershipService, db_url: str, msp: Workflow, msp_text: str
+) -> None:
+    """OWASP's CSV-injection advice: a cell starting with = + - @, tab or CR gets a quote."""
+    from tests.conftest import SECRETARIAT
+
+    service.create(SECRETARIAT, name="Hostile", wf=msp, definition_text=msp_text, slug="h")
+    criteria = [c.id for c in msp.steps[0].gate]
+    for criterion, reason in zip(criteria, FORMULAS, strict=False):
+        service.waive(SECRETARIAT, "h", criterion, reason)
+    env = {"MSPFLOW_DATABASE_URL": db_url, "MSPFLOW_ACTOR": "ivo"}
+    result = invoke("audit", "export", "--format", "csv", env=env)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output, newline="")))
+    reasons = [r["reason"] for r in rows if r["kind"] == "waive"]
+    written = FORMULAS[: len(criteria)]
+    assert reasons == ["'" + f for f in written]
+    assert rows[0]["kind"] == "create" and rows[0]["reason"] == ""  # other cells unchanged
+    assert csv_cell("plain -text") == "plain -text" and csv_cell(-3) == -3
+
+
+# --------------------------------------------------------------------------- -o writes through
+
+
+def test_output_to_a_device_is_written_in_place(portfolio: Portfolio, tmp_path: Path) -> None:
+    """A character device (a twin of /dev/null made with mknod, as root) stays a device."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    for fmt in ("csv", "xes"):
+        portfolio.run("audit", "export", "--format", fmt, "-o", str(null))
+        assert stat.S_ISCHR(os.stat(null).st_mode)
+    written = {p.name for p in tmp_path.iterdir() if not p.name.startswith("portfolio.db")}
+    assert written == {"null"}  # no file made beside it
+
+
+def test_output_to_a_fifo_is_written_in_place(portfolio: Portfolio, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    portfolio.run("audit", "export", "--format", "jsonl", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert len(got[0].decode().splitlines()) == len(portfolio.events())
+
+
+def test_output_through_a_link_writes_its_target(portfolio: Portfolio, tmp_path: Path) -> None:
+    target = tmp_path / "real.xes"
+    target.write_text("old")
+    link = tmp_path / "link.xes"
+    link.symlink_to(target)
+    portfolio.run("audit", "export", "--format", "xes", "-o", str(link))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text().startswith("<?xml")
+
+
+def test_output_dash_is_standard_output(portfolio: Portfolio, tmp_path: Path) -> None:
+    out = portfolio.run("audit", "export", "--format", "xes", "-o", "-").output
+    assert out.startswith("<?xml") and not (tmp_path / "-").exists()
