@@ -68,7 +68,9 @@ def add_user(
 
 
 def _exists(name: str) -> InvalidInput:
-    return InvalidInput(f"user {inputs.shown(name)} exists already", field="name")
+    return InvalidInput(
+        f"user name {inputs.shown(name)} exists already", hint="choose another", field="name"
+    )
 
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:
