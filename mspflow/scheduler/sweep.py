@@ -829,38 +829,42 @@ class Sweeper:
 
     # ------------------------------------------------------------------ deliver
     def deliver(self, report: SweepReport) -> None:
-        now = report.at
         for _ in range(10_000):  # bounded: each round leases distinct notifications
-            leased = self._lease(now)
+            leased = self._lease(report.at)
             if not leased:
                 return
-            guard = _Lease(self, leased, now, report)
-            by_channel: dict[str, list[Outgoing]] = defaultdict(list)
-            unknown: dict[int, str | None] = {}
-            for n in leased:
-                nid = n.id or 0
-                if n.channel in self.channels:
-                    by_channel[n.channel].append(
-                        Outgoing(
-                            nid,
-                            n.recipient,
-                            n.recipient_name,
-                            n.subject,
-                            n.body,
-                            message_id(nid, str(n.trigger_id), "mspflow"),
-                            now,
-                        )
+            self._deliver_round(leased, report)
+
+    def _deliver_round(self, leased: Sequence[Any], report: SweepReport) -> None:
+        """Hand the notifications leased in one round to their channels."""
+        now = report.at
+        guard = _Lease(self, leased, now, report)
+        by_channel: dict[str, list[Outgoing]] = defaultdict(list)
+        unknown: dict[int, str | None] = {}
+        for n in leased:
+            nid = n.id or 0
+            if n.channel in self.channels:
+                by_channel[n.channel].append(
+                    Outgoing(
+                        nid,
+                        n.recipient,
+                        n.recipient_name,
+                        n.subject,
+                        n.body,
+                        message_id(nid, str(n.trigger_id), "mspflow"),
+                        now,
                     )
-                else:
-                    unknown[nid] = f"the {n.channel} channel is not configured here"
-            if unknown:
-                guard.done(unknown)
-            for channel, batch in by_channel.items():
-                try:
-                    self.channels[channel].send(batch, guard)
-                except Exception as exc:  # a channel's bug: retry later
-                    error = f"{channel} channel: {error_line(exc)}"
-                    guard.done({n.id: error for n in batch if n.id in guard.held})
+                )
+            else:
+                unknown[nid] = f"the {n.channel} channel is not configured here"
+        if unknown:
+            guard.done(unknown)
+        for channel, batch in by_channel.items():
+            try:
+                self.channels[channel].send(batch, guard)
+            except Exception as exc:  # a channel's bug: retry later
+                error = f"{channel} channel: {error_line(exc)}"
+                guard.done({n.id: error for n in batch if n.id in guard.held})
 
     def _db_now(self, s: Session) -> datetime:
         """The instant leases are judged by: the database server's clock on
