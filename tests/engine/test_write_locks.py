@@ -101,6 +101,30 @@ def test_evidence_read_without_the_lock_exits_5_after_another_writer_commits(
     assert _counts(engine) == (before[0], *before[1:4], before[4] + 1)  # only theirs kept
 
 
+class _Interrupted(PartnershipService):
+    """A service whose moves are interrupted, right after they read the version they
+    decide on, by another writer's commit (a lesson recorded)."""
+
+    def seen_version(self, ref: str) -> int:
+        seen = super().seen_version(ref)
+        record(PartnershipService(self.engine, self.clock), SECRETARIAT, ref, "lesson",
+               {"text": "recorded meanwhile"})  # fmt: skip
+        return seen
+
+
+def test_a_move_decided_before_another_write_exits_5(
+    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+) -> None:
+    slug = _new(service, msp, msp_text)
+    for records in WALK[1].values():
+        record_piece(service, SECRETARIAT, slug, records)
+    before = _counts(engine)
+    with pytest.raises(ConcurrentChange, match="changed by someone else"):
+        _Interrupted(engine, service.clock).move(SECRETARIAT, slug, kind="advance")
+    assert _counts(engine) == (*before[:4], before[4] + 1)  # the lesson, no move
+    service.move(SECRETARIAT, slug, kind="advance")  # decided afresh, it goes through
+
+
 # --------------------------------------------------------------------------- --expect-version
 
 
