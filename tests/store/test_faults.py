@@ -31,6 +31,11 @@ from tests.support.figures import report
 from tests.support.invariants import baseline, check_store
 from tests.support.worker import prepare, serve
 
+#: A worker that hangs (a lock never released, a pipe never answered) fails the
+#: test after this long instead of holding up the run: the kills take SECONDS,
+#: the run after them at most a minute.
+pytestmark = pytest.mark.timeout(400)
+
 SECONDS = 10.0
 PARALLEL = 3
 MAX_KILLS = 30
