@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from sqlmodel import col, select
 
 from mspflow import history

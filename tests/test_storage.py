@@ -300,6 +300,9 @@ def test_postgresql_login_refused_gets_exit_9_with_the_url_redacted(pg_url: str)
         assert result.exit_code == 9, (args, result.output)
         line = one_line(result)
         assert secret not in line and "no_such_role:***@" in line and "cannot log in" in line
+    # What the server says back (here the role name, equal to the password) is scrubbed too.
+    result = run(pg_url.replace("postgres@", f"{secret}:{secret}@"), "partnership", "list")
+    assert result.exit_code == 9 and 'role "***" does not exist' in result.output, result.output
 
 
 def test_postgresql_connection_refused_gets_exit_9_with_the_url_redacted() -> None:
