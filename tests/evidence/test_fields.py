@@ -1,0 +1,239 @@
+"""Every field of every kind of record passes its rule in mspflow.inputs, once.
+
+A value that breaks a rule is refused with InvalidInput (exit 7) naming the
+field, in one line, and nothing is written; on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from mspflow.engine import PartnershipService
+from mspflow.errors import InvalidInput, NotFound
+from mspflow.evidence import RECORD_KEY, RECORDS, record
+from mspflow.store import models as m
+from mspflow.store import read_session
+from tests.conftest import SECRETARIAT
+from tests.evidence.conftest import Run, counts, one_line
+
+NGO = "Village Water Network"
+MEETING = {"kind": "coordination-meeting", "cadence": "monthly", "start": "2027-02-01"}
+
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    # one-line names: anything that can reach a mail header, a subject or a log line
+    ("partner", {"name": "Evil\nName", "sector": "ngo"}, "name"),
+    ("partner", {"name": "Evil\u2028Name", "sector": "ngo"}, "name"),
+    ("partner", {"name": "x" * 201, "sector": "ngo"}, "name"),
+    ("partner", {"name": "A", "sector": "ngo\r"}, "sector"),
+    ("partner", {"name": "A", "sector": "ngo", "contact": "Sok\r\nBcc: x@y.org"}, "contact"),
+    ("partner", {"name": "A", "sector": "ngo", "email": "a@b.org\r\nBcc: x@y.org"}, "email"),
+    ("partner", {"name": "A", "sector": "ngo", "email": "not an address"}, "email"),
+    ("partner", {"name": "A", "sector": "ngo", "email": "a@localhost"}, "email"),
+    ("partner", {"name": "A", "sector": "ngo", "can_decide": "maybe"}, "can_decide"),
+    ("component", {"name": "Water\npoints"}, "name"),
+    ("activity", {"component": "#1", "name": "Dig\rwells", "responsible": NGO}, "name"),
+    ("panel-member", {"partner": NGO, "name": "Sok\nLina"}, "name"),
+    ("report", {"period": "Q1\n2027"}, "period"),
+    ("report", {"period": "Q1", "link": "https://x.org/\n"}, "link"),
+    ("signature", {"partner": NGO, "document": "charter\x00.pdf"}, "document"),
+    ("attestation", {"task": "1.1\n", "note": "done"}, "task"),
+    ("profile", {"lead_organization": "Ministry\nof Water"}, "lead_organization"),
+    # free text: no NUL, bounded
+    ("lesson", {"text": "a\x00b"}, "text"),
+    ("lesson", {"text": "x" * 20_001}, "text"),
+    ("profile", {"challenge": "\x00"}, "challenge"),
+    ("lesson", {"text": ["a", "b"]}, "text"),
+    ("lesson", {"text": {"a": "b"}}, "text"),
+    # dates within inputs.FIRST_DATE .. LAST_DATE, written YYYY-MM-DD
+    ("meeting", {"on": "0001-01-01"}, "on"),
+    ("meeting", {"on": "2200-01-01"}, "on"),
+    ("meeting", {"on": "31/02/2027"}, "on"),
+    ("meeting", {"on": "2027-02-30"}, "on"),
+    ("scope", {"start": "1899-12-31"}, "start"),
+    ("scope", {"start": "2027-01-01", "end": "2026-12-31"}, "end"),
+    ("activity", {"component": "#1", "name": "A", "responsible": NGO, "end": "9999-01-01"}, "end"),
+    ("profile", {"implementation_start": "20270101"}, "implementation_start"),
+    # numbers finite and bounded
+    (
+        "resource",
+        {"partner": NGO, "kind": "financial", "description": "d", "amount": "1e400"},
+        "amount",
+    ),
+    (
+        "resource",
+        {"partner": NGO, "kind": "financial", "description": "d", "amount": "nan"},
+        "amount",
+    ),
+    (
+        "resource",
+        {"partner": NGO, "kind": "financial", "description": "d", "amount": "1e16"},
+        "amount",
+    ),
+    (
+        "resource",
+        {"partner": NGO, "kind": "financial", "description": "d", "amount": "ten"},
+        "amount",
+    ),
+    ("resource", {"partner": NGO, "kind": "cash", "description": "d"}, "kind"),
+    ("risk", {"area": "weather", "description": "floods"}, "area"),
+    ("review", {"kind": "progress", "findings": "f", "on_track": "maybe"}, "on_track"),
+    # schedules: day counts, zones, times, dates a sweep can compute with
+    ("schedule", {**MEETING, "grace_days": "999999999999"}, "grace_days"),
+    ("schedule", {**MEETING, "grace_days": "-1"}, "grace_days"),
+    ("schedule", {**MEETING, "grace_days": "1.5"}, "grace_days"),
+    ("schedule", {**MEETING, "lead_days": "3650000"}, "lead_days"),
+    ("schedule", {**MEETING, "lead_days": "7,x"}, "lead_days"),
+    ("schedule", {**MEETING, "lead_days": "-7"}, "lead_days"),
+    ("schedule", {**MEETING, "lead_days": ",".join(str(d) for d in range(11))}, "lead_days"),
+    ("schedule", {**MEETING, "timezone": "Europe"}, "timezone"),
+    ("schedule", {**MEETING, "timezone": "../../etc/passwd"}, "timezone"),
+    ("schedule", {**MEETING, "timezone": "Mars/Olympus"}, "timezone"),
+    ("schedule", {**MEETING, "start": "0001-01-01", "timezone": "Asia/Tokyo"}, "start"),
+    ("schedule", {**MEETING, "start": "2027-01-31"}, "start"),
+    ("schedule", {**MEETING, "at": "25:00"}, "at"),
+    ("schedule", {**MEETING, "at": "9h"}, "at"),
+    ("schedule", {**MEETING, "kind": "coffee-break"}, "kind"),
+    ("schedule", {**MEETING, "cadence": "yearly"}, "cadence"),
+    ("schedule", {**MEETING, "kind": "coordination\nmeeting"}, "kind"),
+    ("schedule", {"kind": "monitoring", "cadence": "monthly"}, "start"),
+    ("schedule", {"kind": "midterm-review"}, "start"),
+    ("sdg", {"code": "6.99"}, "code"),
+    ("sdg", {"code": "6.1\n"}, "code"),
+    ("meeting", {"on": "2027-01-04", "present": [NGO, ""]}, "present"),
+]
+
+
+@pytest.fixture
+def ngo(service: PartnershipService, water: str) -> str:
+    """``water`` with one partner and one component (#1), so references resolve."""
+    record(service, SECRETARIAT, water, "partner", {"name": NGO, "sector": "civil-society"})
+    record(service, SECRETARIAT, water, "component", {"name": "Water points"})
+    return water
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "field"), BAD, ids=[f"{k}-{f}-{i}" for i, (k, _, f) in enumerate(BAD)]
+)
+def test_a_bad_value_is_refused_naming_its_field(
+    service: PartnershipService,
+    engine: Engine,
+    ngo: str,
+    kind: str,
+    values: dict[str, Any],
+    field: str,
+) -> None:
+    before = counts(engine)
+    with pytest.raises(InvalidInput) as info:
+        record(service, SECRETARIAT, ngo, kind, values)
+    error = info.value
+    assert error.exit_code == 7
+    assert error.field == field, str(error)
+    assert "\n" not in str(error) and "\r" not in str(error)
+    assert str(error).startswith(f"{kind}: ") or str(error).startswith("scope of ")
+    assert counts(engine) == before
+
+
+def test_every_rule_is_tried() -> None:
+    """The table above tries each type of field at least once (references: below)."""
+    by_name = {(spec.kind, f.name): f for spec in RECORDS.values() for f in spec.fields}
+    tried = {by_name[kind, field].type for kind, _, field in BAD}
+    used = {f.type for f in by_name.values()} - {"partner", "component", "objective"}
+    assert used <= tried, used - tried
+
+
+def test_no_field_is_named_like_the_record_key() -> None:
+    """``record:`` names a bulk row's kind; a field of that name would collide with it."""
+    assert all(f.name != RECORD_KEY for spec in RECORDS.values() for f in spec.fields)
+
+
+def test_an_unknown_reference_is_not_found(
+    service: PartnershipService, engine: Engine, ngo: str
+) -> None:
+    before = counts(engine)
+    with pytest.raises(NotFound, match="has no partner 'Nobody'") as info:
+        record(service, SECRETARIAT, ngo, "leadership", {"partner": "Nobody"})
+    assert info.value.field == "partner"
+    with pytest.raises(NotFound, match="has no partner '#99999999999999999999'"):
+        record(service, SECRETARIAT, ngo, "leadership", {"partner": "#99999999999999999999"})
+    assert counts(engine) == before
+
+
+def test_valid_values_are_stored_as_given_or_normalised(
+    service: PartnershipService, engine: Engine, ngo: str
+) -> None:
+    record(
+        service,
+        SECRETARIAT,
+        ngo,
+        "partner",
+        {"name": "  Mekong Pumps  ", "sector": "private", "email": "Sophea@Pumps.example.com"},
+    )
+    record(
+        service,
+        SECRETARIAT,
+        ngo,
+        "resource",
+        {"partner": "Mekong Pumps", "kind": "financial", "description": "d", "amount": "1250.50"},
+    )
+    record(
+        service,
+        SECRETARIAT,
+        ngo,
+        "schedule",
+        {**MEETING, "at": "9:05", "lead_days": " 30, 7 ,7", "grace_days": "3660"},
+    )
+    record(service, SECRETARIAT, ngo, "meeting", {"on": "2199-12-31", "present": [NGO, NGO]})
+    with read_session(engine) as s:
+        pumps = s.exec(select(m.Partner).where(m.Partner.name == "Mekong Pumps")).one()
+        assert pumps.contact_email == "Sophea@Pumps.example.com"
+        assert s.exec(select(m.Resource)).one().amount == 1250.5
+        schedule = s.exec(select(m.Schedule)).one()
+        assert (schedule.local_time, schedule.lead_days, schedule.grace_days) == (
+            "09:05",
+            "30,7",
+            3660,
+        )
+        assert schedule.timezone == "Asia/Phnom_Penh"  # the partnership's, when none is given
+        assert s.exec(select(m.Meeting)).one().held_on == date(2199, 12, 31)
+        assert len(s.exec(select(m.MeetingAttendance)).all()) == 1
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
+          "--timezone", "Europe"], "--timezone"),
+        (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
+          "--grace-days", "999999999999"], "--grace-days"),
+        (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
+          "--lead-days", "3650000"], "--lead-days"),
+        (["schedule", "add", "water", "coordination-meeting", "--start", "0001-01-01",
+          "--timezone", "Asia/Tokyo"], "--start"),
+        (["partner", "add", "water", "Evil\nName", "--sector", "ngo"], "NAME"),
+        (["partner", "add", "water", "A", "--sector", "ngo", "--email", "a@b.org\r\nBcc: c@d.org"],
+         "--email"),
+        (["record", "lesson", "water", "a\x00b"], "TEXT"),
+        (["record", "meeting", "water", "--on", "2200-01-01"], "--on"),
+        (["record", "profile", "water", "--challenge", "x" * 20_001], "--challenge"),
+    ],
+)  # fmt: skip
+def test_the_cli_refuses_with_one_line_and_exit_7(run: Run, args: list[str], field: str) -> None:
+    line = one_line(run(*args, code=7))
+    assert f": {field}: " in line, line
+    assert "\n" not in line.removeprefix("mspflow: ")
+
+
+def test_partner_update_validates_like_partner_add(run: Run) -> None:
+    run("partner", "add", "water", NGO, "--sector", "ngo")
+    line = one_line(run("partner", "update", "water", NGO, "--email", "x\r\n@y.org", code=7))
+    assert "--email" in line
+    one_line(run("partner", "update", "water", NGO, "--sector", "", code=7))
+    run("partner", "update", "water", NGO, "--email", "lina@vwn.example.org")
