@@ -102,7 +102,10 @@ class _StrictLoader(yaml.SafeLoader):
             node: Any = super().compose_node(parent, index)
         finally:
             self.depth -= 1
-        if id(node) not in self.weights:  # a new node (an alias returns a known one)
+        if isinstance(event, yaml.AliasEvent):  # the node it names, read before
+            if id(node) not in self.weights:  # ... or still being read: a cycle
+                raise _Refused(line, "an alias refers to the node that contains it")
+        elif id(node) not in self.weights:
             if isinstance(node, yaml.ScalarNode):
                 children: list[Any] = []
             elif isinstance(node, yaml.SequenceNode):
@@ -111,10 +114,7 @@ class _StrictLoader(yaml.SafeLoader):
                 children = [child for pair in node.value for child in pair]
             weight = 1
             for child in children:
-                known = self.weights.get(id(child))
-                if known is None:  # an alias to a node still being read: a cycle
-                    raise _Refused(line, "an alias refers to the node that contains it")
-                weight += known
+                weight += self.weights[id(child)]
             if weight > MAX_NODES:
                 raise _Refused(
                     line,
