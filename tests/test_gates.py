@@ -200,6 +200,66 @@ def test_partners_counted_are_the_active_ones(store: Store) -> None:
     assert store.check("records_at_least", **decides) == (True, "2 partner (can_decide=True)")
 
 
+def test_another_partnership_s_evidence_never_counts(
+    store: Store, service: PartnershipService, msp: Workflow, msp_text: str
+) -> None:
+    """A second partnership with every kind of evidence: the first one's checks see none of it."""
+    slug = service.create(SECRETARIAT, name="Other", wf=msp, definition_text=msp_text).slug
+    with read_session(store.engine) as s:
+        other_id = service.get(s, slug).id
+    assert other_id is not None
+    other = Store(store.engine, store.service, other_id)
+    mine = store.partner("Mine")  # the first partnership has a partner and nothing else
+    theirs = other.partner("Theirs")
+    other.add(m.Lesson, text="theirs")
+    other.add(m.Meeting, held_on=DAY, minutes="theirs")
+    other.add(m.Signature, partner_id=theirs, signed_on=DAY)
+    # Their rows name our partner: still theirs.
+    other.add(m.Resource, partner_id=mine, kind="in-kind", description="x", committed=True)
+    objective = other.add(m.Objective, text="theirs")
+    component = other.add(m.Component, name="theirs")
+    other.add(m.ComponentObjective, component_id=component, objective_id=objective)
+    other.add(m.ComponentLead, component_id=component, partner_id=mine)
+    other.add(m.PanelMember, partner_id=mine, name="theirs")
+    lead = other.add(m.OverallLead, partner_id=mine)
+    other.add(m.LeadershipAgreement, lead_id=lead, partner_id=mine)
+    other.add(m.Risk, area="reputation", description="d", mitigation="m")
+    other.add(m.Schedule, kind="coordination-meeting", cadence="monthly", starts_on=DAY)
+    other.add(m.ScaleUpDecision, dimensions="physical", description="theirs")
+    other.add(m.Governance, procedures="theirs", process_baseline="theirs")
+    other.add(m.Attestation, task="7.3", note="theirs")
+    assert store.check("records_at_least", record="lesson")[0] is False
+    assert (
+        store.check("records_at_least", record="meeting", where={"with_minutes": True})[0] is False
+    )
+    assert store.check("records_at_least", record="partner", min=2)[0] is False
+    assert store.check("each_partner_has", record="signature") == (False, "no signature for Mine")
+    assert store.check("each_partner_has", record="resource") == (False, "no resource for Mine")
+    assert store.check("objectives_covered") == (False, "no objectives recorded")
+    assert store.check("components_led") == (False, "no components recorded")
+    assert store.check("panel_represents_partners") == (False, "no panel member for Mine")
+    assert store.check("lead_agreed") == (False, "no overall lead named")
+    assert store.check("risk_areas_covered", areas=["reputation"])[0] is False
+    assert store.check("schedules_defined", kinds=["coordination-meeting"])[0] is False
+    assert store.check("scale_up_decided", dimensions=["physical"])[0] is False
+    assert store.check("fields_recorded", record="governance", fields=["procedures"])[0] is False
+    assert store.check("attested", task="7.3")[0] is False
+    assert store.check("resources_mobilized")[0] is False
+    # The other partnership's own checks see its evidence.
+    assert other.check("objectives_covered") == (True, "1 objectives covered")
+    assert other.check("components_led") == (True, "1 components led")
+    # Links made by the other partnership do not serve or lead ours.
+    ours = store.add(m.Objective, text="ours")
+    component_of_ours = store.add(m.Component, name="ours")
+    other.add(m.ComponentObjective, component_id=component, objective_id=ours)
+    other.add(m.ComponentLead, component_id=component_of_ours, partner_id=theirs)
+    assert store.check("objectives_covered") == (
+        False,
+        f"objectives without a component: #{ours} ours",
+    )
+    assert store.check("components_led") == (False, "components without a lead: ours")
+
+
 # --------------------------------------------------------------------------- per partner
 
 
