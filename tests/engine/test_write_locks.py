@@ -273,8 +273,7 @@ def test_a_deadlock_the_database_reports_is_a_concurrent_change(
                 mine.append(int(s.execute(text("SELECT pg_backend_pid()")).scalar_one()))
                 service.get(s, first, for_update=True)
                 holding.set()
-                while not other_waiting.is_set():
-                    pass
+                assert other_waiting.wait(60)
                 service.get(s, second, for_update=True)
             outcome.append(None)
         except BaseException as exc:
@@ -294,7 +293,8 @@ def test_a_deadlock_the_database_reports_is_a_concurrent_change(
             assert holding.wait(60)
             blocker = threading.Thread(target=lambda: _lock_in(other, first), name="other writer")
             blocker.start()
-            while not _waiting(engine, other_pid):  # the other writer now waits for ours
+            # Until the other writer waits for our row (it would not, had ours failed).
+            while blocker.is_alive() and not _waiting(engine, other_pid):
                 pass
             other_waiting.set()
             thread.join(60)
