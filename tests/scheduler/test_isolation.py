@@ -142,6 +142,11 @@ def test_crlf_in_a_name_never_reaches_a_header_and_a_bad_address_fails_alone(
                 contact_name="Lina\nVo",
             )
         )
+        s.execute(
+            update(m.Partner)
+            .where(col(m.Partner.contact_email) == "dara@mrd.example.org")
+            .values(contact_name="Dara\r\nBcc: mallory@evil.example")
+        )
     sweeper = sweeper_for(port)
     clock.set(berlin(2027, 2, 25))
     report = sweeper.sweep()
@@ -152,6 +157,8 @@ def test_crlf_in_a_name_never_reaches_a_header_and_a_bad_address_fails_alone(
         "rith@mekongpumps.example.com": 1,
         "ana@example.org": 2,  # the reminder, and the escalation of lina's
     }
+    [to_dara] = [msg for _, rcpts, msg in inbox.messages if rcpts == ["dara@mrd.example.org"]]
+    assert unfold(to_dara["To"]) == '"Dara Bcc: mallory@evil.example" <dara@mrd.example.org>'
     for _, _, msg in inbox.messages:
         assert msg["Bcc"] is None
         assert "\r" not in unfold(msg["Subject"]) and "\n" not in unfold(msg["Subject"])
@@ -165,7 +172,9 @@ def test_crlf_in_a_name_never_reaches_a_header_and_a_bad_address_fails_alone(
         "[mspflow] Safe Bcc: mallory@evil.example water: coordination meeting on "
         "2027-03-04 09:00 Europe/Berlin",
     ]
-    [bad] = [n for n in notifications(engine) if n.recipient.startswith("lina@")]
+    stored = notifications(engine)  # composed header-safe, before any channel sees it
+    assert all("\r" not in n.subject and "\n" not in n.subject for n in stored)
+    [bad] = [n for n in stored if n.recipient.startswith("lina@")]
     assert bad.status == "failed" and bad.attempts == 1
     assert bad.last_error == (
         "cannot build the message: recipient: 'lina@vwn.example.org\\r\\nBcc: "
