@@ -317,3 +317,38 @@ def test_calendar_export_round_trips_through_icalendar(
     )
     line = one_line(run(env, "calendar", "export", "-o", str(tmp_path / "no" / "x.ics"), code=7))
     assert "there is no folder" in line and "x.ics" in line
+
+
+def test_calendar_export_writes_through_to_what_the_path_is(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import stat
+    import threading
+
+    # '-': the calendar on standard output, the count on standard error.
+    result = invoke("calendar", "export", "water", "-o", "-", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("BEGIN:VCALENDAR") and "wrote" not in result.stdout
+    assert "wrote 4 event(s) to -" in result.stderr
+    # A FIFO is written in place, and is still a FIFO afterwards.
+    fifo = tmp_path / "calendar.pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    try:
+        assert "wrote 4 event(s)" in run(env, "calendar", "export", "water", "-o", str(fifo))
+    finally:
+        if reader.is_alive():  # nothing was written: let the reader end
+            with open(fifo, "wb"):
+                pass
+        reader.join(timeout=10)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert received and received[0].startswith(b"BEGIN:VCALENDAR")
+    # A symbolic link is followed: the file it points at is written, the link stays.
+    target = tmp_path / "real.ics"
+    target.write_text("old")
+    link = tmp_path / "link.ics"
+    link.symlink_to(target)
+    run(env, "calendar", "export", "water", "-o", str(link))
+    assert link.is_symlink() and target.read_text().startswith("BEGIN:VCALENDAR")
