@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -824,14 +825,37 @@ def _today(service: PartnershipService, p: m.Partnership) -> date:
 # --------------------------------------------------------------------------- writing
 
 
+#: Kinds whose rows are written as they are (no schedule to replace, no links to add).
+_PLAIN_KINDS = frozenset(RECORDS) - {"schedule", "component", "meeting"}
+
+
 def _write(
-    s: Session, service: PartnershipService, actor: Actor, p: m.Partnership, rows: Sequence[_Row]
+    s: Session,
+    service: PartnershipService,
+    actor: Actor,
+    p: m.Partnership,
+    rows: Sequence[_Row],
+    *,
+    bulk: bool = False,
 ) -> list[Any]:
-    """Store checked ``rows`` (in order) in the open transaction; the stored rows."""
+    """Store checked ``rows`` (in order) in the open transaction; the stored rows.
+
+    With ``bulk``, rows of plain kinds that no later row points at are inserted
+    with one executemany per table at the end (and returned as None): a large
+    import then holds the write lock for seconds, not minutes.
+    """
     slug, now = p.slug, service.clock.now()
     stamp = {"recorded_by": actor.name, "recorded_at": now}
     made: dict[int, Any] = {}
     later: list[Callable[[], None]] = []
+    pointed_at = {
+        ref.row
+        for row in rows
+        for value in (*row.values.values(), row.lead)
+        for ref in (value if isinstance(value, list) else [value])
+        if isinstance(ref, _Ref) and ref.row is not None
+    }
+    plain: dict[type[Any], list[dict[str, Any]]] = {}
 
     def resolve(ref: _Ref) -> int:
         if ref.id is not None:
@@ -899,6 +923,13 @@ def _write(
             else:
                 if row.lead is not None:
                     columns["lead_id"] = resolve(row.lead)
+                if bulk and spec.kind in _PLAIN_KINDS and row.index not in pointed_at:
+                    # columns left out take the column's default, as through the ORM
+                    plain.setdefault(spec.model, []).append(
+                        {"partnership_id": p.id, **stamp, **columns}
+                    )
+                    made[row.index] = None
+                    continue
                 obj = spec.model(partnership_id=p.id, **stamp, **columns)
                 s.add(obj)
                 if spec.kind == "schedule":
@@ -912,6 +943,8 @@ def _write(
         for link in later:
             link()
         s.flush()
+        for model, values in plain.items():
+            s.execute(insert(model), values)
     except IntegrityError:
         what = rows[0].spec.kind if len(rows) == 1 else "a record"
         raise InvalidInput(
@@ -1301,7 +1334,7 @@ def import_file(service: PartnershipService, actor: Actor, ref: str, path: Path)
                 "nothing was written",
                 hint="run the import again",
             )
-        _write(s, service, actor, p, batch.rows)
+        _write(s, service, actor, p, batch.rows, bulk=True)
     return counts
 
 

@@ -106,6 +106,7 @@ def stored_kinds(engine: Engine) -> dict[str, Any]:
             "review": s.exec(select(m.Review.kind)).one(),
             "schedules": sorted(s.exec(select(m.Schedule.kind))),
             "amount": s.exec(select(m.Resource.amount)).one(),
+            "mobilized": s.exec(select(m.Resource.mobilized)).one(),  # the column's default
             "links": len(s.exec(select(m.ComponentObjective)).all()),
             "present": len(s.exec(select(m.MeetingAttendance)).all()),
         }
@@ -126,6 +127,7 @@ def test_every_kind_of_record_is_importable(
         # the midterm review follows the time frame (scope) by itself
         "schedules": ["coordination-meeting", "midterm-review"],
         "amount": 1250.5,
+        "mobilized": False,
         "links": 1,
         "present": 1,
     }
@@ -330,3 +332,29 @@ def test_a_hostile_file_is_refused_in_one_line(
     assert fragment in message, message
     assert len(message) < 400
     assert counts(engine) == before
+
+
+def test_rows_of_several_kinds_interleaved_keep_their_own_defaults(
+    service: PartnershipService, engine: Engine, water: str, tmp_path: Path
+) -> None:
+    record(service, SECRETARIAT, water, "partner", {"name": "VWN", "sector": "ngo"})
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "record,partner,kind,description,committed,text\n"
+        "resource,VWN,financial,Grant,true,\n"
+        "lesson,,,,,Start early\n"
+        "resource,VWN,in-kind,Pumps,,\n"
+        "lesson,,,,,Ask twice\n"
+    )
+    assert import_file(service, SECRETARIAT, water, path) == {"resource": 2, "lesson": 2}
+    with read_session(engine) as s:
+        resources = s.exec(select(m.Resource).order_by(m.Resource.id)).all()
+        lessons = s.exec(select(m.Lesson).order_by(m.Lesson.id)).all()
+    assert [(r.description, r.committed, r.mobilized, r.amount) for r in resources] == [
+        ("Grant", True, False, None),
+        ("Pumps", False, False, None),
+    ]
+    assert [(x.text, x.inherited_from, x.recorded_by) for x in lessons] == [
+        ("Start early", None, "ana"),
+        ("Ask twice", None, "ana"),
+    ]
