@@ -904,7 +904,10 @@ def schedule() -> None:
 def import_cmd(app: App, ref: str, path: str, as_json: bool) -> None:
     """Record evidence for P in bulk from a YAML list or a CSV file (all or nothing).
 
-    Each row names its `kind` (as in 'mspflow record KIND') and its fields.
+    Each row names its kind of record with `record` (as in 'mspflow record KIND')
+    and gives its fields; `kind` is still read for that where the kind of record
+    has no `kind` field. UTF-8, with or without a byte-order mark. Every row is
+    checked before anything is written.
     """
     from pathlib import Path
 
