@@ -68,6 +68,8 @@ MAX_PROBLEMS = 100
 MAX_ITEMS = 1_000
 #: Reminder lead days of one schedule.
 MAX_LEAD_DAYS = 10
+#: The largest resource amount (a hundred billion in any currency): more is a typo.
+AMOUNT_MAX = 100_000_000_000
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class FieldSpec:
     multiple: bool = False
     argument: bool = False  # positional on the command line
     column: str | None = None  # the model attribute, when it differs from ``name``
-    limit: int = 0  # characters, for text and line (0: the rule's default)
+    limit: int = 0  # characters (text, line) or magnitude (number); 0: the rule's default
 
     @property
     def attr(self) -> str:
@@ -226,7 +228,7 @@ RECORDS: Mapping[str, RecordSpec] = {
                 F("partner", "partner", True, argument=True, column="partner_id"),
                 F("kind", "choice", True, choices=("in-kind", "financial")),
                 F("description", required=True),
-                F("amount", "number"),
+                F("amount", "number", limit=AMOUNT_MAX),
                 F("committed", "bool"),
                 F("mobilized", "bool"),
             ),
@@ -485,12 +487,12 @@ def _as_time(raw: Any, label: str) -> str:
 def _as_days(raw: Any, label: str) -> str:
     """Reminder lead days, ``30,7,1``: day counts, each within :data:`inputs.MAX_DAYS`."""
     value = _as_text(raw, label)
-    parts = [x.strip() for x in value.split(",") if x.strip()]
+    parts = [x.strip() for x in value.split(",")]
+    if not all(parts):
+        raise _bad(label, f"{shown(value)} has an empty item", "write whole days, e.g. 7,1")
     if len(parts) > MAX_LEAD_DAYS:
         raise _bad(label, f"names {len(parts)} reminders; at most {MAX_LEAD_DAYS} are kept")
     days = [inputs.day_count(x, field=label) for x in parts]
-    if not days:
-        raise _bad(label, f"{shown(value)} names no day", "write whole days, e.g. 7,1")
     return ",".join(str(d) for d in dict.fromkeys(days))
 
 
@@ -600,6 +602,16 @@ class _Batch:
         converted: dict[str, Any] = {}
         for f in spec.fields:
             raw = values.get(f.name)
+            if self.options and isinstance(raw, str) and not raw.strip() and not f.required:
+                # given on the command line, but empty: a mistake, not "leave it out"
+                errors.append(
+                    InvalidInput(
+                        f"{kind}: {self.label(f)} is empty",
+                        hint="give a value, or leave the option out",
+                        field=f.name,
+                    )
+                )
+                continue
             if _absent(raw):
                 if f.name == "on":
                     converted["on"] = self.today
@@ -651,7 +663,7 @@ class _Batch:
         if t == "number":
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 raw = _as_text(raw, label)
-            return inputs.number(raw, field=label)
+            return inputs.number(raw, field=label, limit=f.limit or 1e15)
         if t == "days":
             return inputs.day_count(
                 raw if isinstance(raw, int) else _as_text(raw, label), field=label

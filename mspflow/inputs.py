@@ -93,9 +93,10 @@ def text(value: str, *, field: str, limit: int = TEXT_MAX, required: bool = Fals
 
 
 def line(value: str, *, field: str, limit: int = NAME_MAX, required: bool = True) -> str:
-    """One line of text (a name, a title, a reference): no line breaks, no control characters."""
+    """One line of text (a name, a title, a reference): no line breaks, no control characters
+    (a tab neither: it ends a cell where the line is exported, and leads a formula there)."""
     text(value, field=field, limit=limit, required=required)
-    if _LINE_BREAKS.search(value) or _CONTROL.search(value.replace("\t", " ")):
+    if _LINE_BREAKS.search(value) or _CONTROL.search(value):
         raise _invalid(
             field,
             f"{shown(value)} contains a line break or control character",
@@ -174,14 +175,14 @@ def _zone_ok(name: str) -> bool:
 
     try:
         ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - not found, a folder, a bad path: all "unknown"
+    except Exception:  # not found, a folder, a bad path: all "unknown"
         return False
     return True
 
 
 def zone(value: str, *, field: str = "timezone") -> str:
     """An IANA time zone name that resolves (``Asia/Bangkok``, ``UTC``)."""
-    name = value.strip()
+    name = value.strip(" ")
     if len(name) > 64 or not _ZONE_NAME.fullmatch(name) or not _zone_ok(name):
         raise _invalid(
             field, f"unknown time zone {shown(value)}", "use an IANA name such as Asia/Bangkok"

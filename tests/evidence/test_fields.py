@@ -29,6 +29,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("partner", {"name": "Evil\nName", "sector": "ngo"}, "name"),
     ("partner", {"name": "Evil\u2028Name", "sector": "ngo"}, "name"),
     ("partner", {"name": "x" * 201, "sector": "ngo"}, "name"),
+    ("partner", {"name": "\t=1+1", "sector": "ngo"}, "name"),
     ("partner", {"name": "A", "sector": "ngo\r"}, "sector"),
     ("partner", {"name": "A", "sector": "ngo", "contact": "Sok\r\nBcc: x@y.org"}, "contact"),
     ("partner", {"name": "A", "sector": "ngo", "email": "a@b.org\r\nBcc: x@y.org"}, "email"),
@@ -76,6 +77,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "resource",
+        {"partner": NGO, "kind": "financial", "description": "d", "amount": "999999999999"},
+        "amount",
+    ),
+    (
+        "resource",
         {"partner": NGO, "kind": "financial", "description": "d", "amount": "ten"},
         "amount",
     ),
@@ -89,6 +95,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("schedule", {**MEETING, "lead_days": "3650000"}, "lead_days"),
     ("schedule", {**MEETING, "lead_days": "7,x"}, "lead_days"),
     ("schedule", {**MEETING, "lead_days": "-7"}, "lead_days"),
+    ("schedule", {**MEETING, "lead_days": "7,,1"}, "lead_days"),
+    ("schedule", {**MEETING, "timezone": "Europe/Berlin\n"}, "timezone"),
     ("schedule", {**MEETING, "lead_days": ",".join(str(d) for d in range(11))}, "lead_days"),
     ("schedule", {**MEETING, "timezone": "Europe"}, "timezone"),
     ("schedule", {**MEETING, "timezone": "../../etc/passwd"}, "timezone"),
@@ -237,3 +245,17 @@ def test_partner_update_validates_like_partner_add(run: Run) -> None:
     assert "--email" in line
     one_line(run("partner", "update", "water", NGO, "--sector", "", code=7))
     run("partner", "update", "water", NGO, "--email", "lina@vwn.example.org")
+
+
+@pytest.mark.parametrize("option", ["--start", "--at", "--timezone", "--lead-days", "--grace-days"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_option_given_empty_is_refused(
+    run: Run, engine: Engine, option: str, value: str
+) -> None:
+    """On the command line an empty value is a mistake; in a CSV file it means "not given"."""
+    before = counts(engine)
+    args = ["schedule", "add", "water", "monitoring", "--start", "2027-03-04"]
+    args = [*args, option, value] if option != "--start" else [*args[:4], option, value]
+    line = one_line(run(*args, code=7))
+    assert line.startswith(f"mspflow: schedule: {option} is empty"), line
+    assert counts(engine) == before
