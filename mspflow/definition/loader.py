@@ -122,6 +122,12 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
 _DERIVED = ("midterm",)  # schedules computed from the scope's time frame (task 9.1)
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """A value for a message: its repr, cut short (a mistyped list of thousands stays short)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _is_type(value: Any, kind: str) -> bool:
     if kind == "str":
         return isinstance(value, str) and value.strip() != ""
@@ -193,7 +199,7 @@ class _Reader:
             if not _is_type(value, typ):
                 self.problem(
                     data.line_of(key),
-                    f"'{key}' in {where} must be {_TYPE_WORDS[typ]}, not {value!r}",
+                    f"'{key}' in {where} must be {_TYPE_WORDS[typ]}, not {_brief(value)}",
                 )
                 data.dropped = {**getattr(data, "dropped", {}), key: value}
                 del data[key]
@@ -563,7 +569,7 @@ def _check_params(
                     ):
                         r.problem(
                             params.line_of(name),
-                            f"{where}: filter '{fname}' cannot be {fval!r}; use "
+                            f"{where}: filter '{fname}' cannot be {_brief(fval)}; use "
                             + ("true or false" if accepted is bool else " or ".join(accepted)),
                         )
         if not ok:

@@ -87,3 +87,13 @@ def test_a_nul_or_a_huge_value_is_refused_with_its_line() -> None:
         load_yaml("a: 1\nb: x\x00y\n", "nul.yaml")
     with pytest.raises(DefinitionError, match=r"big\.yaml:1: a value of 65,537 characters"):
         load_yaml("a: " + "x" * 65_537 + "\n", "big.yaml")
+
+
+def test_a_mistyped_long_value_is_quoted_short() -> None:
+    """The message quotes a wrong value, cut short: a list of 5,000 names stays one short line."""
+    names = ",".join(["x" * 50] * 5_000)
+    with pytest.raises(DefinitionError) as info:
+        parse_workflow(f"mspflow: 1\nname: [{names}]\n", "long.yaml")
+    lines = info.value.lines()
+    assert any("'name' in the workflow must be" in line for line in lines), lines
+    assert max(len(line) for line in lines) < 300, max(len(line) for line in lines)
