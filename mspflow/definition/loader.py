@@ -261,9 +261,25 @@ def parse_workflow(text: str, filename: str = "<string>") -> Workflow:
     return wf
 
 
+#: A definition file larger than this is refused unread (the bundled one is about 30 KB).
+MAX_DEFINITION_BYTES = 2 * 1024 * 1024
+
+
 def load_workflow(path: str | Path) -> Workflow:
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_DEFINITION_BYTES:
+            raise DefinitionError(
+                [
+                    Problem(
+                        str(path),
+                        0,
+                        f"the file is {size:,} bytes; a definition is at most "
+                        f"{MAX_DEFINITION_BYTES:,}",
+                    )
+                ]
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError(

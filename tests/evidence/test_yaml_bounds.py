@@ -97,3 +97,12 @@ def test_a_mistyped_long_value_is_quoted_short() -> None:
     lines = info.value.lines()
     assert any("'name' in the workflow must be" in line for line in lines), lines
     assert max(len(line) for line in lines) < 300, max(len(line) for line in lines)
+
+
+def test_a_huge_definition_file_is_refused_unread(tmp_path: Path) -> None:
+    from mspflow.definition import load_workflow
+
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * 300_000)  # 3 MB of comments
+    with pytest.raises(DefinitionError, match=r"huge\.yaml:0: the file is 3,000,000 bytes"):
+        load_workflow(path)
