@@ -18,6 +18,12 @@ from mspflow.store import models as m
 from tests.conftest import invoke
 
 
+@pytest.fixture(autouse=True)
+def _own_temp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's temporary folders go under this test's own, not the machine's /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
+
+
 def test_the_demo_tells_the_whole_story(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     db = tmp_path / "demo.db"

@@ -9,6 +9,7 @@ import hashlib
 import os
 import socket
 import sqlite3
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,25 @@ def test_a_file_that_is_not_a_database_gets_exit_9_on_every_command(
         assert result.exit_code == 9, (args, result.output)
         assert str(path) in one_line(result), args
     assert digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["msp.db"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_as_database_is_refused_and_left_alone(tmp_path: Path, kind: str) -> None:
+    """Nothing reads a FIFO (it would hang), writes a device or puts -wal/-shm beside them."""
+    path = tmp_path / "msp.db"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif os.geteuid() == 0:  # a twin of /dev/null
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        pytest.skip("making a device node needs root")
+    mode = stat.S_IFMT(os.stat(path).st_mode)
+    for args in COMMANDS:
+        result = run(f"sqlite:///{path}", *args)
+        assert result.exit_code == 9, (args, result.output)
+        assert f"{path} is not a database file" in one_line(result), args
+    assert stat.S_IFMT(os.stat(path).st_mode) == mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["msp.db"]
 
 

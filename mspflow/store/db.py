@@ -145,14 +145,20 @@ def _writable(path: Path) -> bool:
 
 
 def _check_sqlite_file(path: Path) -> None:
-    """Refuse a file that is not an SQLite database before SQLite touches it."""
+    """Refuse what is not an SQLite database before SQLite touches it (or writes
+    -wal/-shm files beside a device)."""
+    if path.is_dir():
+        raise StorageError(
+            f"{path} is a folder, not a database", hint="name a database file inside it"
+        )
+    if not path.is_file():
+        raise StorageError(
+            f"{path} is not a database file (a device, a FIFO or a socket)",
+            hint="name a database file; 'mspflow init' creates one",
+        )
     try:
         with path.open("rb") as f:
             head = f.read(len(_SQLITE_MAGIC))
-    except IsADirectoryError:
-        raise StorageError(
-            f"{path} is a folder, not a database", hint="name a database file inside it"
-        ) from None
     except OSError as exc:
         raise StorageError(f"cannot read the database {path}: {exc.strerror}") from None
     if head and head != _SQLITE_MAGIC:
