@@ -1123,19 +1123,19 @@ def _read_rows(path: Path) -> list[_Raw]:
     """Rows of a YAML list or a CSV file, each with its line; refused whole if unreadable."""
     name = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        with path.open("rb") as stream:  # read at most the bound: /dev/zero never ends
+            data = stream.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
             raise DefinitionError(
                 [
                     Problem(
                         name,
                         0,
-                        f"the file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read "
-                        "at once (split it)",
+                        f"the file is larger than {MAX_FILE_BYTES:,} bytes, the most read "
+                        "at once; split it",
                     )
                 ]
             )
-        data = path.read_bytes()
     except OSError as exc:
         raise DefinitionError(
             [Problem(name, 0, f"cannot read the file: {exc.strerror or exc}")]

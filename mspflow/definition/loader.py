@@ -268,19 +268,21 @@ MAX_DEFINITION_BYTES = 2 * 1024 * 1024
 def load_workflow(path: str | Path) -> Workflow:
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_DEFINITION_BYTES:
+        with path.open("rb") as stream:  # read at most the bound: /dev/zero never ends
+            data = stream.read(MAX_DEFINITION_BYTES + 1)
+        if len(data) > MAX_DEFINITION_BYTES:
             raise DefinitionError(
                 [
                     Problem(
                         str(path),
                         0,
-                        f"the file is {size:,} bytes; a definition is at most "
-                        f"{MAX_DEFINITION_BYTES:,}",
+                        f"the file is larger than {MAX_DEFINITION_BYTES:,} bytes, "
+                        "the most a definition may have",
                     )
                 ]
             )
-        text = path.read_text(encoding="utf-8")
+        # as read_text would: universal newlines
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except OSError as exc:
         raise DefinitionError(
             [Problem(str(path), 0, f"cannot read the file: {exc.strerror or exc}")]

@@ -358,3 +358,13 @@ def test_rows_of_several_kinds_interleaved_keep_their_own_defaults(
         ("Start early", None, "ana"),
         ("Ask twice", None, "ana"),
     ]
+
+
+def test_a_file_that_never_ends_is_read_only_up_to_the_bound(run: Run, engine: Engine) -> None:
+    before = counts(engine)
+    line = one_line(run("import", "water", "/dev/zero", code=7))
+    assert line == (
+        f"mspflow: /dev/zero:0: the file is larger than {evidence.MAX_FILE_BYTES:,} bytes, "
+        "the most read at once; split it"
+    ), line
+    assert counts(engine) == before

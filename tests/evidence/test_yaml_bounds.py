@@ -104,5 +104,7 @@ def test_a_huge_definition_file_is_refused_unread(tmp_path: Path) -> None:
 
     path = tmp_path / "huge.yaml"
     path.write_text("# padding\n" * 300_000)  # 3 MB of comments
-    with pytest.raises(DefinitionError, match=r"huge\.yaml:0: the file is 3,000,000 bytes"):
+    with pytest.raises(DefinitionError, match=r"huge\.yaml:0: the file is larger than 2,097,152"):
         load_workflow(path)
+    with pytest.raises(DefinitionError, match=r"/dev/zero:0: the file is larger than"):
+        load_workflow("/dev/zero")  # a file that never ends is read only up to the bound
