@@ -195,6 +195,53 @@ def test_a_read_only_database_is_audited_read_and_never_written(tmp_path: Path) 
         assert (digest(path), counts(path)) == before
 
 
+@contextlib.contextmanager
+def unwritable(target: Path) -> Iterator[None]:
+    """``target`` (a file or a folder) made unwritable for this process: by its mode for
+    a normal user; for root, whom modes do not stop, by the immutable attribute."""
+    if os.geteuid() != 0:
+        mode = target.stat().st_mode
+        target.chmod(0o555 if target.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            target.chmod(mode)
+        return
+    done = subprocess.run(["chattr", "+i", str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make {target} immutable here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(target)], check=True)
+
+
+@pytest.mark.parametrize("read_only", ["file", "folder"])
+def test_a_database_it_may_not_write_is_audited_and_left_as_it_was(
+    tmp_path: Path, read_only: str
+) -> None:
+    """The issue's case: a file (or a folder) mspflow may read but not write."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "msp.db"
+    url = make_db(path)
+    before = (digest(path), counts(path))
+    with unwritable(path if read_only == "file" else folder):
+        assert not os.access(path if read_only == "file" else folder, os.W_OK)
+        for args in (("audit", "verify"), ("audit", "export", "--format", "csv")):
+            result = run(url, *args)
+            assert result.exit_code == 0, (args, result.output)
+        assert "history verified: 1 events" in run(url, "audit", "verify").output
+        result = run(url, "partnership", "create", "Another")
+        assert result.exit_code == 9, result.output
+        assert one_line(result) == (
+            f"mspflow: the database {path} is read-only; nothing was written (audit commands "
+            "can read it; to change it, make the file and its folder writable)"
+        )
+        assert sorted(p.name for p in folder.iterdir()) == ["msp.db"]  # no -wal, no -shm
+    assert (digest(path), counts(path)) == before
+
+
 def test_a_full_disk_gets_exit_9_and_nothing_is_written(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "small", "2m") as folder:
         path = folder / "msp.db"
