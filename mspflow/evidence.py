@@ -739,7 +739,7 @@ class _Batch:
             end = v.get("end", self.scope[1])
             if start and end and end <= start:
                 raise InvalidInput(
-                    f"scope of {self.slug}: end {end} is not after start {start}",
+                    f"the time frame of {self.slug}: end {end} is not after start {start}",
                     hint="the time frame needs an end after its start",
                     field="end" if "end" in v else "start",
                 )
@@ -747,7 +747,7 @@ class _Batch:
         elif kind == "activity":
             if v.get("start") and v.get("end") and v["end"] < v["start"]:
                 raise InvalidInput(
-                    f"activity {shown(v['name'])}: end {v['end']} is before start {v['start']}",
+                    f"{shown(v['name'])}: end {v['end']} is before start {v['start']}",
                     field="end",
                 )
         elif kind == "leadership":
@@ -782,7 +782,7 @@ class _Batch:
         cadence = v.setdefault("cadence", kind.default)
         if cadence is None:
             raise InvalidInput(
-                f"schedule {kind.id}: {'--cadence' if self.options else 'cadence'} is required",
+                f"{'--cadence' if self.options else 'cadence'} is required for {kind.id}",
                 hint=f"use one of: {', '.join(kind.cadences)}",
                 field="cadence",
             )
@@ -807,7 +807,7 @@ class _Batch:
             v["start"] = midterm_date(start, end)
         elif "start" not in v:
             raise InvalidInput(
-                f"schedule {kind.id}: {'--start' if self.options else 'start'} is required",
+                f"{'--start' if self.options else 'start'} is required for {kind.id}",
                 hint="give the date of the first occurrence, YYYY-MM-DD",
                 field="start",
             )

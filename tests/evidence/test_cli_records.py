@@ -59,7 +59,7 @@ def test_a_midterm_review_is_derived_from_the_time_frame(run: Run, engine: Engin
 def test_schedule_add_without_start_says_so(run: Run) -> None:
     line = one_line(run("schedule", "add", "water", "monitoring", code=7))
     assert line == (
-        "mspflow: schedule: schedule monitoring: --start is required "
+        "mspflow: schedule: --start is required for monitoring "
         "(give the date of the first occurrence, YYYY-MM-DD)"
     ), line
 
