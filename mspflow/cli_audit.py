@@ -200,7 +200,6 @@ def audit_anchor(app: App, as_json: bool) -> None:
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False),
     metavar="FILE",
     help="Write to FILE (required for xes and ocel; csv and jsonl default to standard output).",
 )

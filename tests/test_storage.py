@@ -133,6 +133,35 @@ def test_a_fifo_or_device_as_database_is_refused_and_left_alone(tmp_path: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["msp.db"]
 
 
+def test_an_empty_file_is_only_made_a_database_by_init(tmp_path: Path) -> None:
+    path = tmp_path / "msp.db"
+    path.touch()
+    for args in COMMANDS[:-1]:
+        result = run(f"sqlite:///{path}", *args)
+        assert result.exit_code == 9, (args, result.output)
+        assert f"{path} is an empty file" in one_line(result), args
+    assert path.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["msp.db"]
+    assert run(f"sqlite:///{path}", "init", "--admin", "ana").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "code", "says"),
+    [
+        ("", 7, "--db is empty"),
+        ("msp\x00.db", 7, "NUL character"),
+        ("/tmp/" + "d" * 5000 + "/msp.db", 9, "File name too long"),
+        ("/tmp/" + "f" * 300 + ".db", 9, "File name too long"),
+    ],
+    ids=["empty", "nul", "long-path", "long-name"],
+)
+def test_a_bad_db_value_gets_one_short_line(given: str, code: int, says: str) -> None:
+    for args in (("partnership", "list"), ("audit", "verify"), ("init", "--admin", "ana")):
+        result = invoke("--db", given, *args, env={"MSPFLOW_ACTOR": "ana"})
+        assert result.exit_code == code, (args, result.output)
+        line = one_line(result)
+        assert says in line and len(line) < 400, line
+
+
 def test_a_folder_as_database_gets_exit_9(tmp_path: Path) -> None:
     result = run(str(tmp_path), "partnership", "list")
     assert result.exit_code == 9 and "is a folder" in one_line(result)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
-from mspflow.errors import StorageError
+from mspflow.errors import InvalidInput, StorageError
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -56,7 +56,13 @@ def resolve_url(db: str | None) -> str:
     A path, or the path of a ``sqlite:///`` URL, has ``~`` expanded and is made
     absolute, so that messages name the file and no folder called ``~`` appears.
     """
+    if db is not None and not db.strip():
+        raise InvalidInput("--db is empty", hint="name a database file or URL", field="db")
     value = db or os.environ.get("MSPFLOW_DATABASE_URL") or default_url()
+    if "\x00" in value:
+        raise InvalidInput(
+            "the database path contains a NUL character", hint="check --db", field="db"
+        )
     if "://" not in value:
         return f"sqlite:///{Path(value).expanduser().resolve()}"
     path = sqlite_path(value)
@@ -110,7 +116,13 @@ _redact = redact  # the name the migrations import
 def where(url: str) -> str:
     """How messages name the database: the file for SQLite, the redacted URL otherwise."""
     path = sqlite_path(url)
-    return path.removeprefix("file:") if path else redact(url)
+    return _short(path.removeprefix("file:") if path else redact(url))
+
+
+def _short(name: object, limit: int = 200) -> str:
+    """A path or URL cut in the middle if it would make a message line unreadable."""
+    text = str(name)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
 
 
 def engine_url(engine: Engine) -> str:
@@ -149,23 +161,50 @@ def _check_sqlite_file(path: Path) -> None:
     -wal/-shm files beside a device)."""
     if path.is_dir():
         raise StorageError(
-            f"{path} is a folder, not a database", hint="name a database file inside it"
+            f"{_short(path)} is a folder, not a database", hint="name a database file inside it"
         )
     if not path.is_file():
         raise StorageError(
-            f"{path} is not a database file (a device, a FIFO or a socket)",
+            f"{_short(path)} is not a database file (a device, a FIFO or a socket)",
             hint="name a database file; 'mspflow init' creates one",
         )
     try:
         with path.open("rb") as f:
             head = f.read(len(_SQLITE_MAGIC))
     except OSError as exc:
-        raise StorageError(f"cannot read the database {path}: {exc.strerror}") from None
+        raise StorageError(f"cannot read the database {_short(path)}: {exc.strerror}") from None
     if head and head != _SQLITE_MAGIC:
         raise StorageError(
-            f"{path} is not an SQLite database",
+            f"{_short(path)} is not an SQLite database",
             hint="check --db / MSPFLOW_DATABASE_URL; 'mspflow init' creates a database",
         )
+
+
+def _check_location(file: Path, *, create_dirs: bool) -> bool:
+    """Whether there is a database at ``file``; refuses what is not one, and an empty
+    file unless ``create_dirs`` (``init``) says it may become one."""
+    if create_dirs:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the folder {_short(file.parent)}: {exc.strerror}",
+                hint="choose a database path in a folder you may write",
+            ) from None
+    if not file.exists():
+        if not create_dirs:
+            raise StorageError(
+                f"no database at {_short(file)}",
+                hint="create it with 'mspflow init', or point --db / MSPFLOW_DATABASE_URL at one",
+            )
+        return False
+    _check_sqlite_file(file)
+    if not create_dirs and file.stat().st_size == 0:
+        raise StorageError(
+            f"{_short(file)} is an empty file, not an mspflow database",
+            hint="'mspflow init' makes it one",
+        )
+    return True
 
 
 def _sqlite_engine(url: str, *, create_dirs: bool, read_only: bool) -> Engine:
@@ -173,22 +212,14 @@ def _sqlite_engine(url: str, *, create_dirs: bool, read_only: bool) -> Engine:
     connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_MS / 1000}
     if path and not path.startswith("file:") and path != ":memory:":
         file = Path(path)
-        if create_dirs:
-            try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot create the folder {file.parent}: {exc.strerror}",
-                    hint="choose a database path in a folder you may write",
-                ) from None
-        if file.exists():
-            _check_sqlite_file(file)
-        elif not create_dirs:
+        try:
+            exists = _check_location(file, create_dirs=create_dirs)
+        except OSError as exc:  # a name too long, a loop of links, a file where a folder is
             raise StorageError(
-                f"no database at {path}",
-                hint="create it with 'mspflow init', or point --db / MSPFLOW_DATABASE_URL at one",
-            )
-        if file.exists() and not _writable(file):
+                f"cannot use {_short(path)} as the database: {exc.strerror}",
+                hint="check --db / MSPFLOW_DATABASE_URL",
+            ) from None
+        if exists and not _writable(file):
             read_only = True
             wal = Path(f"{path}-wal")
             # Nothing to merge from a WAL file: read the file as it is, without
@@ -262,6 +293,7 @@ def storage_error(exc: BaseException, url: str) -> StorageError | None:
     text = " ".join(str(orig).split())
     for secret in _secrets(url):
         text = text.replace(secret, "***")
+    text = _short(text, 300)
     low = text.lower()
     place = where(url)
     if "locked" in low or "lock timeout" in low or "busy" in low:
