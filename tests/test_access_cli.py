@@ -121,3 +121,22 @@ def test_init_and_workflow_commands_need_no_user(db_url: str, tmp_path: Path) ->
 def test_the_reserved_scheduler_name_is_refused(env: dict[str, str]) -> None:
     result = run(env, "scheduler", "partnership", "list")
     assert result.exit_code == 6 and "reserved" in result.output
+
+
+def test_db_upgrade_checks_the_user_on_the_old_schema_before_changing_it(
+    env: dict[str, str],
+) -> None:
+    from mspflow.store import make_engine
+    from mspflow.store.migrations import HEAD, KNOWN
+    from tests.store.test_migrations import _downgrade
+
+    engine = make_engine(env["MSPFLOW_DATABASE_URL"])
+    try:
+        _downgrade(engine, KNOWN[0])
+    finally:
+        engine.dispose()
+    for actor, code in (("pia", 6), ("ivo", 6), ("mallory", 4), (None, 6)):
+        result = run(env, actor, "db", "upgrade")
+        assert result.exit_code == code, (actor, result.output)
+        assert json.loads(run(env, "ana", "db", "current", "--json").output)["revision"] == KNOWN[0]
+    assert json.loads(run(env, "ana", "db", "upgrade", "--json").output)["to"] == HEAD
