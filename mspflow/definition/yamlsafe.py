@@ -81,8 +81,7 @@ class _StrictLoader(yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
                 raise _Refused(
                     line,
-                    "anchors and aliases (&name, *name) are not read here; "
-                    "write each value out",
+                    "anchors and aliases (&name, *name) are not read here; write each value out",
                 )
             tag = getattr(event, "tag", None)
             if tag not in (None, "!"):
@@ -92,8 +91,7 @@ class _StrictLoader(yaml.SafeLoader):
         if isinstance(event, yaml.ScalarEvent) and len(event.value) > self.max_scalar:
             raise _Refused(
                 line,
-                f"a value of {len(event.value):,} characters; at most "
-                f"{self.max_scalar:,} are read",
+                f"a value of {len(event.value):,} characters; at most {self.max_scalar:,} are read",
             )
         self.depth += 1
         if self.depth > MAX_DEPTH:
@@ -209,8 +207,7 @@ def load_yaml(
                 Problem(
                     filename,
                     line,
-                    f"the character {shown(chr(exc.character))} is not allowed in YAML; "
-                    "remove it",
+                    f"the character {shown(chr(exc.character))} is not allowed in YAML; remove it",
                 )
             ]
         ) from None
