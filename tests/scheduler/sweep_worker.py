@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -36,6 +37,7 @@ def sweep_once(config: dict[str, Any], conn: Connection) -> None:
             ManualClock(parse_instant(config["now"])),
             channels=[TerminalChannel(lambda _line: None), EmailChannel(smtp)],
             name=f"worker-{config['seed']}",
+            lease=timedelta(seconds=config.get("lease_seconds", 300)),
         )
         report = sweeper.sweep()
         channel.pause("operation done")
