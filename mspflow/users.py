@@ -43,7 +43,7 @@ def add_user(
             field="name",
         )
     if email is not None:
-        email = inputs.email(email, field="email") if email.strip() else None
+        email = inputs.email(email, field="email")  # given empty: refused, like any option
     with write_session(engine) as s:
         existing = s.exec(select(User).where(User.name == name)).first()
         if first:
