@@ -55,8 +55,18 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
     "slug": [("partnership", "create", "Named {n}", "--id", "{}")],
     "sdg": [("record", "sdg", P, "{}")],
     "number": [
-        ("record", "resource", P, PARTNER, "--kind", "financial", "--description", "d",
-         "--amount", "{}"),
+        (
+            "record",
+            "resource",
+            P,
+            PARTNER,
+            "--kind",
+            "financial",
+            "--description",
+            "d",
+            "--amount",
+            "{}",
+        ),
     ],
     "days": [(*SCHEDULE, "--start", "2027-03-04", "--grace-days", "{}")],
     "daylist": [(*SCHEDULE, "--start", "2027-03-04", "--lead-days", "{}")],
@@ -184,9 +194,7 @@ def _matrix() -> list[object]:
     for category, c in cases():
         for kind in sorted(c.kinds):
             for i, surface in enumerate(SURFACES[kind]):
-                params.append(
-                    pytest.param(c, kind, surface, id=f"{category}:{c.label}:{kind}#{i}")
-                )
+                params.append(pytest.param(c, kind, surface, id=f"{category}:{c.label}:{kind}#{i}"))
     return params
 
 

@@ -15,7 +15,11 @@ _BOMB = _bomb()
 
 CASES = [
     case("alias bomb (billion laughs)", _BOMB, "import-yaml definition"),
-    case("alias bomb in a record list", b"- &r {record: objective, text: x}\n- *r\n- *r\n", "import-yaml"),
+    case(
+        "alias bomb in a record list",
+        b"- &r {record: objective, text: x}\n- *r\n- *r\n",
+        "import-yaml",
+    ),
     case(
         "anchor on a scalar",
         b"- record: objective\n  text: &t shared text\n- record: lesson\n  text: *t\n",

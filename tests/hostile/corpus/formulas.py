@@ -14,5 +14,10 @@ CASES = [
     case("tab led", "\t=1+1", "text", refuse=""),
     case("tab led name", "\t=1+1", "line"),
     case("carriage return led", "\r=1+1", "line"),
-    case("formula in csv import", b'record,text\nobjective,"=HYPERLINK(""http://127.0.0.1"")"\n', "import-csv", refuse=""),
+    case(
+        "formula in csv import",
+        b'record,text\nobjective,"=HYPERLINK(""http://127.0.0.1"")"\n',
+        "import-csv",
+        refuse="",
+    ),
 ]

@@ -22,6 +22,8 @@ CASES = [
     case("yaml that is null", b"null\n", "import-yaml definition"),
     case("empty csv file", b"", "import-csv"),
     case("header-only csv", b"record,text\n", "import-csv"),
-    case("empty string", "", "line email ref slug zone date number days daylist time sdg db output"),
+    case(
+        "empty string", "", "line email ref slug zone date number days daylist time sdg db output"
+    ),
     case("blank", "   ", "line email ref slug zone date number days time sdg"),
 ]
