@@ -889,8 +889,3 @@ def _entry_step(wf: Workflow, ref: str, allowed: Iterable[str]) -> str:
         )
     return step.id
 
-
-def _check_timezone(name: str) -> str:
-    """``name`` checked as a time zone (:func:`mspflow.inputs.zone`, which owns the
-    rule); kept under this name for the callers that import it from here."""
-    return inputs.zone(name, field="timezone")
