@@ -8,7 +8,6 @@ renamed or removed, no value changed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

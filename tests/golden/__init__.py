@@ -107,4 +107,4 @@ def differences(golden: Any, found: Any, where: str = "") -> Iterator[str]:
 
 
 def _hex64(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and len(value) == 64 and set(value) <= set("0123456789abcdef")
