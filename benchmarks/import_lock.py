@@ -36,21 +36,21 @@ def _setup(folder: Path) -> str:
     from mspflow.auth import Actor
     from mspflow.clock import ManualClock
     from mspflow.definition import find_workflow
-    from mspflow.engine import PartnershipService
+    from mspflow.services import Mspflow
+    from mspflow.services.users import add_first_user
     from mspflow.store import create_schema, make_engine
-    from mspflow.users import add_user
 
     url = f"sqlite:///{folder / 'import-lock.db'}"
     engine = make_engine(url, create_dirs=True)
     create_schema(engine)
     clock = ManualClock(datetime(2027, 1, 4, 9, tzinfo=timezone.utc))
-    add_user(engine, clock, None, "ana", "secretariat", None, first=True)
+    add_first_user(engine, clock.now(), "ana", None)
     wf = find_workflow("msp-12-step")
     text = Path(wf.source).read_text(encoding="utf-8")
-    service = PartnershipService(engine, clock)
     actor = Actor("ana", "secretariat")
+    service = Mspflow(engine=engine, clock=clock, actor=actor)
     for slug in ("bulk", "other"):
-        service.create(actor, name=slug, wf=wf, definition_text=text, slug=slug)
+        service.partnerships.create(name=slug, workflow=wf, definition_text=text, slug=slug)
     engine.dispose()
     return url
 
@@ -69,19 +69,20 @@ def _other_writer(url: str, stop: Any, results: Any) -> None:
     """Record a lesson on 'other' every 20 ms until told to stop; report each write's time."""
     from mspflow.auth import Actor
     from mspflow.clock import SystemClock
-    from mspflow.engine import PartnershipService
     from mspflow.errors import MspflowError
-    from mspflow.evidence import record
+    from mspflow.services import Mspflow
     from mspflow.store import make_engine
 
-    service = PartnershipService(make_engine(url), SystemClock())
     actor = Actor("ana", "secretariat")
+    service = Mspflow(engine=make_engine(url), clock=SystemClock(), actor=actor)
     waits: list[float] = []
     failures: list[str] = []
     while not stop.is_set():
         start = time.perf_counter()
         try:
-            record(service, actor, "other", "lesson", {"text": "meanwhile"})
+            service.evidence.record(
+                partnership="other", kind="lesson", values={"text": "meanwhile"}
+            )
         except (MspflowError, Exception) as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
         waits.append(time.perf_counter() - start)
@@ -101,8 +102,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from mspflow.auth import Actor
     from mspflow.clock import SystemClock
-    from mspflow.engine import PartnershipService
-    from mspflow.evidence import import_file
+    from mspflow.services import Mspflow
     from mspflow.store import make_engine
 
     engine = make_engine(url)
@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     other = context.Process(target=_other_writer, args=(url, stop, results))
     other.start()
     time.sleep(2.0)  # let the other writer settle into its rhythm
-    service = PartnershipService(engine, SystemClock())
+    service = Mspflow(engine=engine, clock=SystemClock(), actor=Actor("ana", "secretariat"))
     start = time.perf_counter()
-    counts = import_file(service, Actor("ana", "secretariat"), "bulk", csv_path)
+    counts = service.evidence.import_file(partnership="bulk", path=csv_path).counts
     end = time.perf_counter()
     time.sleep(0.5)
     stop.set()

@@ -40,11 +40,10 @@ from sqlmodel import SQLModel
 from benchmarks.common import CACHE
 from benchmarks.walks import ACTOR, START, bundled
 from mspflow import history
-from mspflow.clock import ManualClock
-from mspflow.engine import store_definition
+from mspflow.services.users import add_first_user
 from mspflow.store import create_schema, make_engine, write_session
 from mspflow.store import models as m
-from mspflow.users import add_user
+from mspflow.store.definitions import store_definition
 from mspflow.walk import PARTNERS
 
 __all__ = [
@@ -158,7 +157,7 @@ def generate(engine: Engine, partnerships: int, events: int, seed: int = 7) -> N
     create_schema(engine)
     with write_session(engine) as s:
         store_definition(s, wf, source, START)
-    add_user(engine, ManualClock(START), None, ACTOR.name, ACTOR.role, None, first=True)
+    add_first_user(engine, START, ACTOR.name, None)
     label = f"{wf.name}@{wf.version}#{wf.content_hash[:16]}"
     states = [st.id for st in wf.steps]
     gates = {st.id: [(c.id, c.task, c.check) for c in st.gate] for st in wf.steps}

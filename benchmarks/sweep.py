@@ -83,7 +83,7 @@ def add_due_reminders(url: str, count: int) -> None:
         # at 09:00), but it notes when each schedule next has something to fire.
         from mspflow.clock import ManualClock
         from mspflow.scheduler.notify import TerminalChannel
-        from mspflow.scheduler.sweep import Sweeper
+        from mspflow.services.sweep import Sweeper
 
         previous = Sweeper(
             engine,
@@ -123,7 +123,7 @@ def _rss_mb(field: str) -> float:
 def _child(url: str, now: str, out: str, profile: str | None) -> None:
     from mspflow.clock import ManualClock
     from mspflow.scheduler.notify import TerminalChannel
-    from mspflow.scheduler.sweep import Sweeper
+    from mspflow.services.sweep import Sweeper
 
     engine = make_engine(url)
     sweeper = Sweeper(

@@ -23,11 +23,10 @@ from benchmarks.common import Profile
 from mspflow.auth import Actor
 from mspflow.clock import ManualClock
 from mspflow.definition import Workflow, find_workflow
-from mspflow.engine import PartnershipService
-from mspflow.evidence import record, update_partner
 from mspflow.history import GENESIS
+from mspflow.services import Mspflow
+from mspflow.services.users import add_first_user
 from mspflow.store import create_schema, make_engine, write_session
-from mspflow.users import add_user
 from mspflow.walk import WALK
 
 __all__ = [
@@ -72,7 +71,7 @@ def bundled() -> tuple[Workflow, str]:
 
 
 class MspflowWalker:
-    """Walks partnerships through mspflow's public API (PartnershipService.move)."""
+    """Walks partnerships through mspflow's facade (``Mspflow.partnerships.move``)."""
 
     label = "mspflow"
 
@@ -81,8 +80,8 @@ class MspflowWalker:
         self.engine = make_engine(url, create_dirs=True)
         create_schema(self.engine)
         self.clock = ManualClock(START)
-        add_user(self.engine, self.clock, None, ACTOR.name, ACTOR.role, None, first=True)
-        self.service = PartnershipService(self.engine, self.clock)
+        add_first_user(self.engine, self.clock.now(), ACTOR.name, None)
+        self.service = Mspflow(engine=self.engine, clock=self.clock, actor=ACTOR)
         self.wf, self.text = bundled()
 
     def close(self) -> None:
@@ -90,8 +89,8 @@ class MspflowWalker:
 
     def create(self, slugs: Sequence[str]) -> None:
         for slug in slugs:
-            self.service.create(
-                ACTOR, name=f"Benchmark {slug}", wf=self.wf, definition_text=self.text, slug=slug
+            self.service.partnerships.create(
+                name=f"Benchmark {slug}", workflow=self.wf, definition_text=self.text, slug=slug
             )
 
     def prepare(self, slug: str, index: int) -> None:
@@ -105,19 +104,25 @@ class MspflowWalker:
                         if kind == "partner-update":
                             updates.append(values)
                         else:
-                            record(self.service, ACTOR, slug, kind, values, session=s)
+                            self.service.evidence.record(
+                                partnership=slug, kind=kind, values=values, session=s
+                            )
             for values in updates:
                 rest = dict(values)
-                update_partner(self.service, ACTOR, slug, rest.pop("name"), rest)
+                self.service.evidence.update_partner(
+                    partnership=slug, partner=rest.pop("name"), values=rest
+                )
         elif step == 11:
-            self.service.scale_up(
-                ACTOR, slug, dimensions=["physical"], description="Replicate next door"
+            self.service.partnerships.scale_up(
+                partnership=slug, dimensions=["physical"], description="Replicate next door"
             )
         self.clock.advance(timedelta(days=1))
 
     def move(self, slug: str, index: int) -> None:
         mv = MOVES[index]
-        self.service.move(ACTOR, slug, kind=mv.kind, dest=mv.dest, outcome=mv.outcome)
+        self.service.partnerships.move(
+            partnership=slug, kind=mv.kind, dest=mv.dest, outcome=mv.outcome
+        )
 
     def walk(self, slugs: Sequence[str], profile: Profile | None = None) -> list[float]:
         """Create ``slugs`` and take each through all 12 transitions; seconds per transition."""

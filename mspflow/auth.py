@@ -1,16 +1,20 @@
-"""Who is acting, and what their role lets them do."""
+"""Who is acting: the users of a database, their roles, and the scheduler.
+
+What each role may do is decided by the access policy (:mod:`mspflow.services.policy`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-from sqlmodel import Session, select
+from typing import TYPE_CHECKING
 
 from mspflow.errors import InvalidInput, NotFound, NotPermitted
-from mspflow.store.models import User
 
-__all__ = ["ROLES", "SCHEDULER", "Actor", "actor_name", "find_actor", "require_role"]
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+__all__ = ["ROLES", "SCHEDULER", "Actor", "actor_name", "check_role", "find_actor"]
 
 #: secretariat: changes state and records evidence; partner: reads its
 #: partnership; auditor: reads everything, changes nothing.
@@ -32,41 +36,38 @@ def actor_name(given: str | None) -> str | None:
 
 
 def find_actor(session: Session, name: str | None) -> Actor:
-    """The user ``name`` of this database: exit 6 when no one is named, 4 when unknown.
+    """The user ``name`` of this database: NotPermitted when no one is named, NotFound
+    when the name is unknown.
 
     Reads only the name and role columns, which every schema revision has, so
     that ``db upgrade`` can check the user on a database it has not upgraded yet.
     """
+    from sqlmodel import select
+
     from mspflow.inputs import shown
+    from mspflow.store.models import User
 
     if not name:
         raise NotPermitted(
-            "no actor given", hint="pass --as NAME or set MSPFLOW_ACTOR to a user of this database"
+            "no actor given", hint="name a user of this database to act as", field="actor"
         )
     if name == SCHEDULER.name:
-        raise NotPermitted("'scheduler' is reserved for the scheduler daemon")
+        raise NotPermitted("'scheduler' is reserved for the scheduler daemon", field="actor")
     found = None
     if "\x00" not in name:  # no user name holds one; PostgreSQL would refuse the query
         found = session.exec(select(User.name, User.role).where(User.name == name)).first()
     if found is None:
         raise NotFound(
             f"{shown(name)} is not a user of this database",
-            hint="check --as / MSPFLOW_ACTOR; a secretariat member adds users with "
-            "'mspflow user add NAME --role ROLE'",
+            hint="check the name; a secretariat member adds users",
             field="actor",
         )
     return Actor(found[0], found[1])
 
 
-def require_role(actor: Actor, *roles: str, action: str) -> None:
-    if actor.role not in roles and actor != SCHEDULER:
-        raise NotPermitted(
-            f"{actor.name} ({actor.role}) may not {action}",
-            hint=f"only {' or '.join(roles)} users may",
-        )
-
-
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise InvalidInput(f"unknown role '{role}'", hint=f"use one of: {', '.join(ROLES)}")
+        raise InvalidInput(
+            f"unknown role {role!r}", hint=f"use one of: {', '.join(ROLES)}", field="role"
+        )
     return role

@@ -1,9 +1,12 @@
 """Every error a user can cause, in one hierarchy.
 
-Each class carries the exit code the CLI returns for it (documented in README.md),
-and each instance renders as a single line that says what was wrong, where, and
-how to fix it. The CLI prints ``str(error)`` and exits with ``error.exit_code``;
-nothing else in mspflow decides exit codes.
+Each class carries a stable ``code`` (``not-found``, ``gate-not-met`` ...), and
+each instance the ``field`` it is about, when there is one (``reason``,
+``timezone``, ``partnership``), and renders as a single line that says what was
+wrong, where, and how to fix it, in the domain's words: never a command-line
+option or command, for the same error reaches the web and the API too. Each
+front door maps codes and fields in one place: the command line to exit codes
+and options (:mod:`mspflow.cli.base`), the web to statuses and form fields.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
-    "EXIT_CODES",
+    "ACTIONS",
+    "CODES",
     "AuditFailure",
     "ConcurrentChange",
     "DefinitionError",
@@ -31,18 +35,26 @@ __all__ = [
 
 
 class MspflowError(Exception):
-    """Base class: a message a user can act on, and an exit code."""
+    """Base class: a message a user can act on, a code, and the field it is about."""
 
-    exit_code = 1
+    code = "error"
 
     def __init__(
-        self, message: str, *, hint: str | None = None, field: str | None = None
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        action: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         #: The input field the error is about (``timezone``, ``grace_days``), if any.
         self.field = field
+        #: The operation that fixes it, when it is one of mspflow's own (:data:`ACTIONS`):
+        #: each front door says how it is done there.
+        self.action = action
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -51,7 +63,7 @@ class MspflowError(Exception):
 class UsageError(MspflowError):
     """The command line itself is wrong (also what click reports)."""
 
-    exit_code = 2
+    code = "usage"
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class UnmetCriterion:
 class GateNotMet(MspflowError):
     """A transition was refused because exit-gate criteria are unmet."""
 
-    exit_code = 3
+    code = "gate-not-met"
 
     def __init__(self, partnership: str, step: str, dest: str, unmet: Sequence[UnmetCriterion]):
         self.partnership = partnership
@@ -82,8 +94,8 @@ class GateNotMet(MspflowError):
         super().__init__(
             f"partnership {partnership}: cannot leave step {step} for {dest}: "
             f"{len(self.unmet)} criterion(s) unmet: {tasks}",
-            hint="record the evidence, or waive the criterion with a reason "
-            f"('mspflow partnership show {partnership}' lists what each needs)",
+            hint="record the evidence, or waive the criterion with a reason; "
+            "the partnership's exit gate lists what each needs",
         )
 
     def lines(self) -> list[str]:
@@ -91,21 +103,21 @@ class GateNotMet(MspflowError):
 
 
 class NotFound(MspflowError):
-    exit_code = 4
+    code = "not-found"
 
 
 class ConcurrentChange(MspflowError):
     """Someone else changed the partnership between our read and our write."""
 
-    exit_code = 5
+    code = "conflict"
 
 
 class NotPermitted(MspflowError):
-    exit_code = 6
+    code = "not-permitted"
 
 
 class InvalidInput(MspflowError):
-    exit_code = 7
+    code = "invalid"
 
 
 @dataclass(frozen=True, order=True)
@@ -140,39 +152,44 @@ class DefinitionError(InvalidInput):
 class AuditFailure(MspflowError):
     """The history does not verify: it was altered outside mspflow."""
 
-    exit_code = 8
+    code = "audit-failure"
 
 
 class StorageError(MspflowError):
     """The database cannot be used as it is (unknown schema version, unreachable)."""
 
-    exit_code = 9
+    code = "storage"
 
 
 class DeliveryError(MspflowError):
     """A notification could not be delivered (it stays queued for a retry)."""
 
-    exit_code = 10
+    code = "delivery"
 
 
 class PartialSweep(MspflowError):
     """Some schedules or notifications failed; they were recorded and escalated,
     and everything else was handled."""
 
-    exit_code = 11
+    code = "partial"
 
 
-EXIT_CODES: dict[int, str] = {
-    0: "success",
-    1: "internal error (a bug: please report it)",
-    2: "usage: the command line is wrong",
-    3: "gate not met: exit criteria of the current step are unmet",
-    4: "not found: no such partnership, partner, user, workflow or record",
-    5: "concurrent change: the partnership changed meanwhile; nothing was written, retry",
-    6: "not permitted: the actor's role may not do this",
-    7: "invalid input: a value or file is wrong; nothing was written",
-    8: "audit failure: the history does not verify",
-    9: "storage: the database cannot be used as it is (schema version, connection)",
-    10: "delivery: a notification could not be sent (it stays queued)",
-    11: "partial: some schedules failed and were recorded; the rest were handled",
+#: Operations an error may name as its fix (``action``).
+ACTIONS: dict[str, str] = {
+    "init": "create the database and its first user",
+    "upgrade": "bring the database to this mspflow's schema",
+}
+
+#: Every code, with what it means.
+CODES: dict[str, str] = {
+    "usage": "the request itself is malformed",
+    "gate-not-met": "exit criteria of the current step are unmet",
+    "not-found": "no such partnership, partner, user, workflow or record",
+    "conflict": "the partnership changed meanwhile; nothing was written, retry",
+    "not-permitted": "the actor's role or membership does not allow this",
+    "invalid": "a value or file is wrong; nothing was written",
+    "audit-failure": "the history does not verify",
+    "storage": "the database cannot be used as it is (schema version, connection)",
+    "delivery": "a notification could not be sent (it stays queued)",
+    "partial": "some schedules failed and were recorded; the rest were handled",
 }

@@ -11,23 +11,18 @@ it (kept in the history event when the gate is passed).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from mspflow.definition.kinds import DERIVED_FILTERS, by_gate_name
 from mspflow.definition.model import Criterion
+from mspflow.machine import CheckResult
 from mspflow.store import models as m
 
-__all__ = ["EVALUATORS", "CheckResult", "GateContext", "evaluate"]
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    ok: bool
-    detail: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+__all__ = ["EVALUATORS", "MANY_TABLES", "SINGLE_TABLES", "CheckResult", "GateContext", "evaluate"]
 
 
 @dataclass
@@ -54,39 +49,22 @@ class GateContext:
         )
 
 
-_SINGLE: Mapping[str, type[Any]] = {
-    "profile": m.Profile,
-    "scope": m.Scope,
-    "governance": m.Governance,
-    "decision_making": m.DecisionMaking,
-}
+def _tables(single: bool) -> Mapping[str, type[Any]]:
+    return MappingProxyType(
+        {name: m.evidence_table(k.kind) for name, k in by_gate_name().items() if k.single == single}
+    )
 
-_MANY: Mapping[str, type[Any]] = {
-    "sdg_target": m.SdgTarget,
-    "objective": m.Objective,
-    "partner": m.Partner,
-    "resource": m.Resource,
-    "risk": m.Risk,
-    "signature": m.Signature,
-    "component": m.Component,
-    "activity": m.Activity,
-    "meeting": m.Meeting,
-    "health_check": m.HealthCheck,
-    "monitoring": m.Monitoring,
-    "report": m.Report,
-    "panel_member": m.PanelMember,
-    "review": m.Review,
-    "revision": m.Revision,
-    "lesson": m.Lesson,
-    "scale_up": m.ScaleUpDecision,
-}
+
+#: The tables gate checks read, by the name definitions give them (from the kinds).
+SINGLE_TABLES = _tables(single=True)
+MANY_TABLES = _tables(single=False)
 
 
 def _filters(model: type[Any], where: Mapping[str, Any]) -> list[Any]:
     out = []
     for name, value in where.items():
-        if name == "with_minutes":  # a meeting counts when its minutes are kept
-            column = col(model.minutes)
+        if name in DERIVED_FILTERS:  # with_minutes: a meeting counts when its minutes are kept
+            column = col(getattr(model, DERIVED_FILTERS[name][0]))
             out.append(column.is_not(None) & (column != "") if value else column.is_(None))
         else:
             out.append(getattr(model, name) == value)
@@ -98,7 +76,7 @@ def _names(partners: list[m.Partner]) -> str:
 
 
 def fields_recorded(ctx: GateContext, record: str, fields: list[str]) -> CheckResult:
-    row = ctx.session.get(_SINGLE[record], ctx.pid)
+    row = ctx.session.get(SINGLE_TABLES[record], ctx.pid)
     missing = [f for f in fields if row is None or getattr(row, f) in (None, "")]
     if missing:
         return CheckResult(False, f"{record} lacks {', '.join(missing)}")
@@ -108,7 +86,7 @@ def fields_recorded(ctx: GateContext, record: str, fields: list[str]) -> CheckRe
 def records_at_least(
     ctx: GateContext, record: str, min: int = 1, where: Mapping[str, Any] | None = None
 ) -> CheckResult:
-    model = _MANY[record]
+    model = MANY_TABLES[record]
     query = select(model.id).where(model.partnership_id == ctx.pid)
     for clause in _filters(model, where or {}):
         query = query.where(clause)
@@ -131,7 +109,7 @@ def each_partner_has(
     partners = ctx.active_partners()
     if not partners:
         return CheckResult(False, "no active partners")
-    model = _MANY[record]
+    model = MANY_TABLES[record]
     query = select(model.partner_id, model.id).where(model.partnership_id == ctx.pid)
     for clause in _filters(model, where or {}):
         query = query.where(clause)
@@ -339,11 +317,3 @@ def evaluate(ctx: GateContext, criterion: Criterion) -> CheckResult:
     if criterion.check == "attested":
         params["task"] = criterion.task
     return EVALUATORS[criterion.check](ctx, **params)
-
-
-def count(session: Session, model: type[Any], partnership_id: int) -> int:
-    return int(
-        session.exec(
-            select(func.count()).select_from(model).where(model.partnership_id == partnership_id)
-        ).one()
-    )

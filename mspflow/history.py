@@ -26,10 +26,12 @@ from sqlmodel import Session
 from mspflow.store.models import HistoryEvent
 
 __all__ = [
+    "DATA_VERSION",
     "GENESIS",
     "HASHED_FIELDS",
     "Break",
     "append",
+    "as_dict",
     "canonical",
     "compute_hash",
     "format_instant",
@@ -47,6 +49,11 @@ HASHED_FIELDS = (
 )  # fmt: skip
 
 _ADVISORY_KEY = 0x6D7366  # "msf": one lock for the whole chain
+
+#: The layout of an event's ``data``, kept in it as ``v``: a reader that meets a
+#: newer one knows it may not understand every key. Events written before the
+#: layout was numbered carry no ``v`` and have layout 1's keys.
+DATA_VERSION = 1
 
 
 def format_instant(instant: datetime) -> str:
@@ -115,12 +122,35 @@ def append(
         "waived": _dumps(sorted(waived)),
         "evidence": _dumps(evidence or {}),
         "definition": definition,
-        "data": _dumps(data or {}),
+        "data": _dumps({**(data or {}), "v": DATA_VERSION}),
         "prev_hash": last_hash,
     }
     fields["hash"] = compute_hash(fields)
     session.execute(_INSERT, fields)  # Core: the row is written once and never changed
     return HistoryEvent(**fields)
+
+
+def as_dict(e: HistoryEvent) -> dict[str, Any]:
+    """An event with its JSON fields decoded, under the keys of the stable JSON form
+    (``from`` and ``to`` for the states), as exports and ``--json`` write it."""
+    return {
+        "seq": e.seq,
+        "partnership": e.partnership,
+        "at": e.at,
+        "actor": e.actor,
+        "role": e.role,
+        "kind": e.kind,
+        "trigger": e.trigger,
+        "from": e.from_state,
+        "to": e.to_state,
+        "reason": e.reason,
+        "waived": json.loads(e.waived),
+        "evidence": json.loads(e.evidence),
+        "definition": e.definition,
+        "data": json.loads(e.data),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ __all__ = [
     "TEXT_MAX",
     "day_count",
     "email",
+    "escaped",
     "in_date_range",
     "line",
     "number",
@@ -67,9 +68,17 @@ _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 
 
+def escaped(text: str) -> str:
+    """``text`` with every line break and control character written as an escape
+    (``\\n``, ``\\x00``), so that it stays on one line wherever it is printed."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def shown(value: object, limit: int = 60) -> str:
     """``value`` quoted for a one-line message: control characters escaped, long values cut."""
-    out = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    out = escaped(str(value))
     if len(out) > limit:
         out = out[: limit - 1] + "…"
     return f"'{out}'"
@@ -122,9 +131,7 @@ def email(value: str, *, field: str = "email") -> str:
     return str(address.addr_spec)
 
 
-def whole(
-    value: object, *, field: str, low: int = -INT_MAX - 1, high: int = INT_MAX
-) -> int:
+def whole(value: object, *, field: str, low: int = -INT_MAX - 1, high: int = INT_MAX) -> int:
     """A whole number within ``low`` .. ``high`` (by default a 32-bit column's range)."""
     if isinstance(value, bool):
         raise _invalid(field, f"{shown(value)} is not a whole number")

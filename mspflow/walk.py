@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["PARTNERS", "WALK", "Piece"]
+__all__ = ["PARTNERS", "WALK", "Piece", "record_piece", "record_step"]
 
 Piece = Sequence[tuple[str, Mapping[str, Any]]]
 
@@ -310,3 +310,22 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
         ],
     },
 }
+
+
+def record_piece(app: Any, ref: str, records: Piece) -> None:
+    """Record each ``(kind, values)`` of ``records`` for ``ref`` through ``app``
+    (a :class:`~mspflow.services.Mspflow`)."""
+    for kind, values in records:
+        if kind == "partner-update":
+            values = dict(values)
+            name = values.pop("name")
+            app.evidence.update_partner(partnership=ref, partner=name, values=values)
+        else:
+            app.evidence.record(partnership=ref, kind=kind, values=values)
+
+
+def record_step(app: Any, ref: str, step: int, skip: str | None = None) -> None:
+    """Record the evidence of every criterion of ``step`` (but ``skip``) for ``ref``."""
+    for criterion, records in WALK[step].items():
+        if criterion != skip:
+            record_piece(app, ref, records)

@@ -43,9 +43,9 @@ from sqlalchemy import Engine  # noqa: E402
 from mspflow.auth import Actor  # noqa: E402
 from mspflow.clock import ManualClock  # noqa: E402
 from mspflow.definition import Workflow, find_workflow  # noqa: E402
-from mspflow.engine import PartnershipService  # noqa: E402
+from mspflow.services import Mspflow  # noqa: E402
+from mspflow.services.users import add_first_user  # noqa: E402
 from mspflow.store import check_schema, create_schema, make_engine  # noqa: E402
-from mspflow.users import add_user  # noqa: E402
 from tests.support.figures import FIGURES  # noqa: E402
 from tests.support.pgserver import PgServer, PgUnavailable, name_of  # noqa: E402
 
@@ -243,16 +243,20 @@ def engine(backend: Backend, db_url: str, clock: ManualClock) -> Iterator[Engine
     backend.with_schema(db_url)
     engine = make_engine(db_url)
     check_schema(engine)
-    add_user(engine, clock, None, "ana", "secretariat", "ana@example.org", first=True)
-    add_user(engine, clock, SECRETARIAT, "ivo", "auditor", None)
-    add_user(engine, clock, SECRETARIAT, "pia", "partner", None)
+    add_first_user(engine, clock.now(), "ana", "ana@example.org")
+    Mspflow(engine=engine, clock=clock, actor=SECRETARIAT).users.add(
+        name="ivo", role="auditor", email=None
+    )
+    Mspflow(engine=engine, clock=clock, actor=SECRETARIAT).users.add(
+        name="pia", role="partner", email=None
+    )
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def service(engine: Engine, clock: ManualClock) -> PartnershipService:
-    return PartnershipService(engine, clock)
+def service(engine: Engine, clock: ManualClock) -> Mspflow:
+    return Mspflow(engine=engine, clock=clock, actor=SECRETARIAT)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,9 @@ def env(db_url: str) -> dict[str, str]:
         ("user", "add", "ivo", "--role", "auditor"),
         ("user", "add", "pia", "--role", "partner"),
         ("partnership", "create", "Safe water", "--id", "water"),
+        ("partner", "add", "water", "Village Water Network", "--sector", "civil-society"),
+        ("member", "add", "water", "pia", "--partner", "Village Water Network"),
+        ("partnership", "create", "Other", "--id", "other"),
         ("schedule", "add", "water", "monitoring", "--cadence", "monthly", "--start", "2027-02-01"),
     ):
         result = invoke(*args, env=env)
@@ -78,8 +81,8 @@ def test_an_unknown_user_gets_exit_4_on_every_command(env: dict[str, str], tmp_p
         result = run(env, "mallory", *args)
         assert result.exit_code == 4, (args, result.output)
         assert result.output.strip().splitlines() == [
-            "mspflow: 'mallory' is not a user of this database (check --as / MSPFLOW_ACTOR; "
-            "a secretariat member adds users with 'mspflow user add NAME --role ROLE')"
+            "mspflow: 'mallory' is not a user of this database (check the name; "
+            "a secretariat member adds users) [--as or MSPFLOW_ACTOR]"
         ], args
     assert not (tmp_path / "water.ics").exists()
 
@@ -92,13 +95,33 @@ def test_no_user_gets_exit_6_on_every_command(env: dict[str, str], tmp_path: Pat
     assert not (tmp_path / "water.ics").exists()
 
 
-def test_a_known_partner_reads(env: dict[str, str], tmp_path: Path) -> None:
+def test_a_partner_reads_the_partnerships_they_are_a_member_of(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     for args in reads(tmp_path):
         if args[0] == "audit":
             continue  # audits are for auditors and the secretariat (tests/audit)
         result = run(env, "pia", *args)
         assert result.exit_code == 0, (args, result.output)
     assert (tmp_path / "water.ics").read_text().startswith("BEGIN:VCALENDAR")
+    listed = json.loads(run(env, "pia", "partnership", "list", "--json").output)
+    assert [p["id"] for p in listed] == ["water"]  # not 'other'
+
+
+def test_a_partner_reads_no_partnership_they_are_not_a_member_of(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    for args in reads(tmp_path):
+        if "water" not in args:
+            continue
+        other = tuple("other" if a == "water" else a for a in args)
+        result = run(env, "pia", *other)
+        assert result.exit_code == 6, (other, result.output)
+        assert result.output.strip().splitlines() == [
+            "mspflow: pia (partner) may not read partnership other: not a member "
+            "(a secretariat member can add them to the partnership)"
+        ], other
+    assert not (tmp_path / "water.ics").exists()  # the calendar of other was refused
 
 
 def test_db_upgrade_needs_the_secretariat(env: dict[str, str]) -> None:

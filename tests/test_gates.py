@@ -21,11 +21,11 @@ from sqlalchemy import Engine
 from mspflow.definition import Workflow
 from mspflow.definition.checks import RISK_AREAS
 from mspflow.definition.model import Criterion
-from mspflow.engine import PartnershipService
 from mspflow.gates import CheckResult, GateContext, evaluate
+from mspflow.services import Mspflow
 from mspflow.store import models as m
 from mspflow.store import read_session, write_session
-from tests.conftest import SECRETARIAT
+from mspflow.store.lookup import find
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,7 +37,7 @@ class Store:
     """One partnership's evidence tables, written row by row, and its gate checks."""
 
     engine: Engine
-    service: PartnershipService
+    service: Mspflow
     pid: int
 
     def add(self, model: type[Any], **values: Any) -> int:
@@ -91,12 +91,10 @@ class Store:
 
 
 @pytest.fixture
-def store(
-    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
-) -> Iterator[Store]:
-    slug = service.create(SECRETARIAT, name="Gates", wf=msp, definition_text=msp_text).slug
+def store(engine: Engine, service: Mspflow, msp: Workflow, msp_text: str) -> Iterator[Store]:
+    slug = service.partnerships.create(name="Gates", workflow=msp, definition_text=msp_text).id
     with read_session(engine) as s:
-        pid = service.get(s, slug).id
+        pid = find(s, slug).id
     assert pid is not None
     yield Store(engine, service, pid)
 
@@ -201,12 +199,12 @@ def test_partners_counted_are_the_active_ones(store: Store) -> None:
 
 
 def test_another_partnership_s_evidence_never_counts(
-    store: Store, service: PartnershipService, msp: Workflow, msp_text: str
+    store: Store, service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     """A second partnership with every kind of evidence: the first one's checks see none of it."""
-    slug = service.create(SECRETARIAT, name="Other", wf=msp, definition_text=msp_text).slug
+    slug = service.partnerships.create(name="Other", workflow=msp, definition_text=msp_text).id
     with read_session(store.engine) as s:
-        other_id = service.get(s, slug).id
+        other_id = find(s, slug).id
     assert other_id is not None
     other = Store(store.engine, store.service, other_id)
     mine = store.partner("Mine")  # the first partnership has a partner and nothing else

@@ -50,7 +50,8 @@ VECTOR: dict[str, Any] = {
         "sdg-linked": {"task": "1.1", "count": 2, "sdg_target": [3, 1]},
     },
     "definition": "msp-12-step@1#0123456789abcdef",
-    "data": {"note": "ñandú", "nested": {"b": [1, 2.5, None, True], "a": "x"}},
+    # ``v``: the layout of the data (history.DATA_VERSION), as history.append stores it.
+    "data": {"note": "ñandú", "nested": {"b": [1, 2.5, None, True], "a": "x"}, "v": 1},
 }
 
 #: The columns history.append stores for VECTOR as the first event.
@@ -71,7 +72,7 @@ VECTOR_STORED: dict[str, Any] = {
         '"sdg-linked":{"count":2,"sdg_target":[3,1],"task":"1.1"}}'
     ),
     "definition": "msp-12-step@1#0123456789abcdef",
-    "data": '{"nested":{"a":"x","b":[1,2.5,null,true]},"note":"ñandú"}',
+    "data": '{"nested":{"a":"x","b":[1,2.5,null,true]},"note":"ñandú","v":1}',
     "prev_hash": "0" * 64,
 }
 
@@ -79,7 +80,7 @@ VECTOR_STORED: dict[str, Any] = {
 #: canonical text is the byte string hashed: keys sorted, no spaces, UTF-8.
 VECTOR_CANONICAL = (
     '{"actor":"zoë","at":"2027-03-28T01:30:00.123456Z",'
-    '"data":"{\\"nested\\":{\\"a\\":\\"x\\",\\"b\\":[1,2.5,null,true]},\\"note\\":\\"ñandú\\"}",'
+    '"data":"{\\"nested\\":{\\"a\\":\\"x\\",\\"b\\":[1,2.5,null,true]},\\"note\\":\\"ñandú\\",\\"v\\":1}",'
     '"definition":"msp-12-step@1#0123456789abcdef",'
     '"evidence":"{\\"challenge-framed\\":{\\"fields\\":[\\"challenge\\"],\\"found\\":'
     '\\"recorded\\",\\"task\\":\\"1.1\\"},\\"sdg-linked\\":{\\"count\\":2,\\"sdg_target\\":'
@@ -90,7 +91,7 @@ VECTOR_CANONICAL = (
     '"to_state":"agenda-setting-and-scoping","trigger":"advance",'
     '"waived":"[\\"case-for-partnering\\",\\"lead-and-support\\"]"}'
 ).encode()
-VECTOR_HASH = "349ca1801897e7366df7a2f610ab2e8f51e84a660ca17cbcee24ba2c9500a55a"
+VECTOR_HASH = "1cb82ec086edfaba1c4448e3a93c342685d502d1903fd81e401bca9422d0260f"
 
 #: Every column the hash covers, spelled out here so that a field dropped from
 #: HASHED_FIELDS cannot also drop its tamper test.

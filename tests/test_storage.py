@@ -147,7 +147,7 @@ def test_an_empty_file_is_only_made_a_database_by_init(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("given", "code", "says"),
     [
-        ("", 7, "--db is empty"),
+        ("", 7, "named by an empty value (name a database file or URL) [--db"),
         ("msp\x00.db", 7, "NUL character"),
         ("/tmp/" + "d" * 5000 + "/msp.db", 9, "File name too long"),
         ("/tmp/" + "f" * 300 + ".db", 9, "File name too long"),

@@ -18,8 +18,9 @@ import pytest
 from sqlmodel import col, select
 
 from mspflow import history
+from mspflow.cli.evidence import option_name
 from mspflow.definition import find_workflow
-from mspflow.evidence import RECORDS
+from mspflow.services.evidence import RECORDS
 from mspflow.store import make_engine, read_session
 from mspflow.store.models import HistoryEvent, Partnership
 from mspflow.walk import WALK
@@ -47,12 +48,12 @@ def argv(kind: str, values: Mapping[str, Any]) -> list[str]:
             args.append(str(value))
         elif f.type == "bool":
             if value:
-                args.append(f.option)
+                args.append(option_name(f))
         elif f.multiple:
             for item in value:
-                args += [f.option, str(item)]
+                args += [option_name(f), str(item)]
         else:
-            args += [f.option, str(value)]
+            args += [option_name(f), str(value)]
     return args
 
 

@@ -1,8 +1,8 @@
 """The auditor's toolkit: queries, chain verification, exports and conformance.
 
-Everything here only reads. The command line opens the database read-only
-(:func:`mspflow.audit.access.open_read_only`) before calling any of it, so an
-audit cannot change what it examines even by mistake.
+Everything here only reads. The audit service (:mod:`mspflow.services.audit`)
+opens the database read-only before calling any of it, so an audit cannot
+change what it examines even by mistake.
 """
 
 from __future__ import annotations

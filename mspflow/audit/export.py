@@ -35,10 +35,11 @@ from typing import Any, TextIO
 from sqlmodel import Session, col, select
 
 from mspflow.audit.queries import find_partnerships
+from mspflow.definition.kinds import KINDS
 from mspflow.errors import InvalidInput
+from mspflow.history import as_dict as event_dict
 from mspflow.history import format_instant
 from mspflow.store import models as m
-from mspflow.views import event_dict
 
 __all__ = [
     "FORMATS",
@@ -102,8 +103,16 @@ def _partnerships(session: Session, refs: Sequence[str]) -> list[m.Partnership]:
     return list(session.exec(select(m.Partnership).order_by(col(m.Partnership.id))))
 
 
-def export(session: Session, fmt: str, out: TextIO, partnerships: Sequence[str] = ()) -> Exported:
-    """Write the history (of ``partnerships``, or all) to ``out`` in ``fmt``."""
+def export(
+    session: Session,
+    fmt: str,
+    out: TextIO,
+    partnerships: Sequence[str] = (),
+    *,
+    none: bool = False,
+) -> Exported:
+    """Write the history (of ``partnerships``, or all; with ``none``, of no
+    partnership: an empty export) to ``out`` in ``fmt``."""
     writers: dict[str, Callable[..., Exported]] = {
         "csv": _csv,
         "jsonl": _jsonl,
@@ -111,14 +120,21 @@ def export(session: Session, fmt: str, out: TextIO, partnerships: Sequence[str] 
         "ocel": _ocel,
     }
     if fmt not in writers:
-        raise InvalidInput(f"unknown export format '{fmt}'", hint="use " + ", ".join(FORMATS))
-    ps = _partnerships(session, partnerships)
-    slugs = [p.slug for p in ps] if partnerships else None
+        raise InvalidInput(
+            f"unknown export format '{fmt}'", hint="use " + ", ".join(FORMATS), field="format"
+        )
+    ps = [] if none else _partnerships(session, partnerships)
+    slugs = [p.slug for p in ps] if partnerships or none else None
     return writers[fmt](session, out, ps, slugs)
 
 
 def export_file(
-    session: Session, fmt: str, target: str | Path, partnerships: Sequence[str] = ()
+    session: Session,
+    fmt: str,
+    target: str | Path,
+    partnerships: Sequence[str] = (),
+    *,
+    none: bool = False,
 ) -> Exported:
     """Export into ``target`` as :func:`mspflow.outfile.write_output` writes a named output.
 
@@ -128,7 +144,7 @@ def export_file(
     """
     from mspflow.outfile import write_output
 
-    done = write_output(str(target), lambda out: export(session, fmt, out, partnerships))
+    done = write_output(str(target), lambda out: export(session, fmt, out, partnerships, none=none))
     done.path = None if str(target) == "-" else Path(target)
     return done
 
@@ -307,7 +323,7 @@ def _write(out: TextIO, element: ET.Element) -> None:
 
 @dataclass(frozen=True)
 class _ObjectType:
-    """One kind of record exported as OCEL objects."""
+    """One kind of record exported as OCEL objects (from the kinds' ``export``)."""
 
     name: str
     model: Any
@@ -317,70 +333,12 @@ class _ObjectType:
     evidence_keys: tuple[str, ...]
 
 
-OBJECT_TYPES: tuple[_ObjectType, ...] = (
+OBJECT_TYPES: tuple[_ObjectType, ...] = tuple(
     _ObjectType(
-        "partner",
-        m.Partner,
-        (
-            ("name", "name", "string"),
-            ("sector", "sector", "string"),
-            ("can_decide", "can_decide", "boolean"),
-            ("active", "active", "boolean"),
-        ),
-        ("partner", "partners"),
-    ),
-    _ObjectType(
-        "meeting",
-        m.Meeting,
-        (("held_on", "held_on", "time"), ("minutes", "minutes", "string")),
-        ("meeting",),
-    ),
-    _ObjectType(
-        "review",
-        m.Review,
-        (
-            ("kind", "kind", "string"),
-            ("held_on", "held_on", "time"),
-            ("findings", "findings", "string"),
-            ("on_track", "on_track", "boolean"),
-        ),
-        ("review",),
-    ),
-    _ObjectType(
-        "report",
-        m.Report,
-        (("issued_on", "issued_on", "time"), ("period", "period", "string")),
-        ("report",),
-    ),
-    _ObjectType(
-        "health-check",
-        m.HealthCheck,
-        (("held_on", "held_on", "time"), ("summary", "summary", "string")),
-        ("health_check",),
-    ),
-    _ObjectType(
-        "monitoring",
-        m.Monitoring,
-        (
-            ("kind", "kind", "string"),
-            ("recorded_on", "recorded_on", "time"),
-            ("summary", "summary", "string"),
-        ),
-        ("monitoring",),
-    ),
-    _ObjectType(
-        "schedule",
-        m.Schedule,
-        (
-            ("kind", "kind", "string"),
-            ("cadence", "cadence", "string"),
-            ("starts_on", "starts_on", "time"),
-            ("local_time", "local_time", "string"),
-            ("timezone", "timezone", "string"),
-            ("active", "active", "boolean"),
-        ),
-        ("schedule",),
-    ),
+        k.export.name, m.evidence_table(k.kind), k.export.attributes, k.export.evidence_keys
+    )
+    for k in KINDS.values()
+    if k.export is not None
 )
 
 _PARTNERSHIP_ATTRIBUTES = (

@@ -16,10 +16,11 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from mspflow.definition.model import Workflow
-from mspflow.engine import definition_by_hash
 from mspflow.errors import InvalidInput, NotFound
 from mspflow.history import format_instant
 from mspflow.store import models as m
+from mspflow.store.definitions import definition_by_hash
+from mspflow.store.lookup import find
 
 __all__ = [
     "Definitions",
@@ -77,16 +78,8 @@ class LogFilter:
 
 
 def find_partnerships(session: Session, refs: Sequence[str]) -> list[m.Partnership]:
-    """Partnerships by slug (or row id); exit 4 naming the first unknown one."""
-    found = []
-    for ref in refs:
-        p = session.exec(select(m.Partnership).where(m.Partnership.slug == ref)).first()
-        if p is None and ref.isdigit():
-            p = session.get(m.Partnership, int(ref))
-        if p is None:
-            raise NotFound(f"no partnership '{ref}'", hint="'mspflow partnership list' shows them")
-        found.append(p)
-    return found
+    """Partnerships by slug (or row id); NotFound naming the first unknown one."""
+    return [find(session, ref) for ref in refs]
 
 
 def step_states(session: Session, ref: str, partnerships: Sequence[m.Partnership] = ()) -> set[str]:
@@ -107,6 +100,7 @@ def step_states(session: Session, ref: str, partnerships: Sequence[m.Partnership
         raise NotFound(
             f"no step '{ref}' in the workflow definitions of this database",
             hint="give a step number (1-12) or id, e.g. 'reviewing'",
+            field="step",
         )
     return states
 
@@ -114,10 +108,10 @@ def step_states(session: Session, ref: str, partnerships: Sequence[m.Partnership
 def iter_events(session: Session, f: LogFilter, *, chunk: int = CHUNK) -> Iterator[m.HistoryEvent]:
     """Matching events in sequence order, fetched ``chunk`` rows at a time.
 
-    The filters are checked (exit 4 or 7) before the first event is returned.
+    The filters are checked (NotFound, InvalidInput) before the first event is returned.
     """
     if f.since and f.until and f.since >= f.until:
-        raise InvalidInput("--since must be before --until")
+        raise InvalidInput("the start of the period must be before its end", field="since")
     E = m.HistoryEvent
     query = select(E)
     if f.partnerships:

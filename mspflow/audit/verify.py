@@ -43,7 +43,8 @@ class Anchor:
         if found is None:
             raise UsageError(
                 f"anchor '{text}' is not SEQ:HASH",
-                hint="use what 'mspflow audit anchor' printed, e.g. 42:<64 hex digits>",
+                hint="use an anchor as the audit gave it, e.g. 42:<64 hex digits>",
+                field="anchor",
             )
         return cls(int(found.group(1)), found.group(2))
 

@@ -12,8 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from mspflow.definition.kinds import KINDS, RISK_AREAS, SCALE_UP_DIMENSIONS, filter_types
+
 __all__ = [
     "CHECKS",
+    "EACH_PARTNER_RECORDS",
+    "EXPECTED_RECORDS",
     "FIELD_RECORDS",
     "PARTNER_FIELDS",
     "RECORD_FILTERS",
@@ -23,33 +27,12 @@ __all__ = [
     "ParamSpec",
 ]
 
-#: Single-row records of a partnership and the fields a gate may ask for.
+#: Single-row records of a partnership and the fields a gate may ask for (by column).
 FIELD_RECORDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "profile": (
-            "challenge",  # 1.1
-            "lead_organization",  # 1.2
-            "senior_support",  # 1.2
-            "partnering_rationale",  # 1.3
-            "partner_kinds_needed",  # 1.3
-            "problem_definition",  # 2.1
-            "target_population",  # 2.1
-            "baseline_conditions",  # 2.1
-            "shared_goal",  # 2.2
-            "policy_coherence",  # 2.4
-            "indicator_baseline",  # 2.4
-            "implementation_start",  # 6.1
-        ),
-        "scope": (
-            "outputs",
-            "geographic_focus",
-            "start_date",
-            "end_date",
-            "resources_needed",
-            "out_of_scope",
-        ),  # 2.3
-        "governance": ("procedures", "process_baseline"),  # 3.5
-        "decision_making": ("structure", "contingency_process"),  # 5.3
+        k.gate: tuple(f.attr for f in k.fields)
+        for k in KINDS.values()
+        if k.gate and "fields_recorded" in k.checks
     }
 )
 
@@ -59,37 +42,21 @@ PARTNER_FIELDS: tuple[str, ...] = ("contact_name", "objectives", "accountable_to
 #: Many-row records a gate may count, with the filters a ``where`` may use.
 RECORD_FILTERS: Mapping[str, Mapping[str, tuple[str, ...] | type]] = MappingProxyType(
     {
-        "sdg_target": {},
-        "objective": {},
-        "partner": {"can_decide": bool},
-        "resource": {"kind": ("in-kind", "financial"), "committed": bool},
-        "risk": {},
-        "signature": {},
-        "component": {},
-        "activity": {},
-        "meeting": {"with_minutes": bool},
-        "health_check": {},
-        "monitoring": {"kind": ("progress", "process")},
-        "report": {},
-        "panel_member": {},
-        "review": {"kind": ("progress", "process", "midterm")},
-        "revision": {},
-        "lesson": {},
-        "scale_up": {},
+        k.gate: MappingProxyType(filter_types(k))
+        for k in KINDS.values()
+        if k.gate and "records_at_least" in k.checks
     }
 )
 
-#: Task 3.2: the five areas in which risks of partnering are assessed.
-RISK_AREAS: tuple[str, ...] = (
-    "reputation",
-    "autonomy",
-    "conflict-of-interest",
-    "resource-drain",
-    "implementation",
+#: Records ``each_partner_has`` may ask of every active partner.
+EACH_PARTNER_RECORDS: tuple[str, ...] = tuple(
+    k.gate for k in KINDS.values() if k.gate and "each_partner_has" in k.checks
 )
 
-#: Task 11.1: the dimensions along which an MSP may go to scale.
-SCALE_UP_DIMENSIONS: tuple[str, ...] = ("social", "physical", "political", "conceptual")
+#: Records a schedule may expect (``record:`` of a schedule kind).
+EXPECTED_RECORDS: tuple[str, ...] = tuple(
+    k.gate for k in KINDS.values() if k.gate and k.expected is not None
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +99,7 @@ CHECKS: Mapping[str, CheckSpec] = MappingProxyType(
             _spec(
                 "each_partner_has",
                 "every active partner has at least one record of a kind",
-                record=ParamSpec("str", True, ("resource", "signature")),
+                record=ParamSpec("str", True, EACH_PARTNER_RECORDS),
                 where=ParamSpec("mapping"),
             ),
             _spec(

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mspflow.definition.checks import CHECKS, RECORD_FILTERS, CheckSpec
+from mspflow.definition.checks import CHECKS, EXPECTED_RECORDS, RECORD_FILTERS, CheckSpec
 from mspflow.definition.model import (
     CADENCE_DAYS,
     TRIGGER_KINDS,
@@ -32,7 +32,7 @@ from mspflow.definition.model import (
 from mspflow.definition.yamlsafe import LDict, LList, load_yaml
 from mspflow.errors import DefinitionError, Problem
 
-__all__ = ["FORMAT_VERSION", "SCHEMA", "load_workflow", "parse_workflow"]
+__all__ = ["FORMAT_VERSION", "SCHEMA", "compile_stored", "load_workflow", "parse_workflow"]
 
 #: The version of the definition file format this code reads (key ``mspflow``).
 FORMAT_VERSION = 1
@@ -259,6 +259,46 @@ def parse_workflow(text: str, filename: str = "<string>") -> Workflow:
     if r.problems or wf is None:
         raise DefinitionError(r.problems)
     return wf
+
+
+def compile_stored(text: str, content_hash: str, name: str = "<stored>") -> Workflow:
+    """A definition that was validated when it was stored, compiled again quickly.
+
+    The stored text is read with the C YAML parser and no line tracking, brought
+    to this mspflow's format by the named migrations (:mod:`.formats`), and
+    built without the whole-graph checks it passed already; it keeps the hash
+    it was stored under, which its partnerships are pinned to.
+    """
+    import dataclasses
+
+    import yaml
+
+    from mspflow.definition.formats import migrate
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(text, Loader=loader)
+    if not isinstance(data, dict):
+        raise DefinitionError([Problem(name, 1, "the stored definition is not a mapping")])
+    data = migrate(data, to=FORMAT_VERSION, name=name)
+    r = _Reader(name, [])
+    top = r.fields(_located(data), "workflow", "the workflow", 1)
+    wf = _build(r, top) if top is not None else None
+    if r.problems or wf is None:
+        raise DefinitionError(r.problems or [Problem(name, 1, "cannot be compiled")])
+    return dataclasses.replace(wf, content_hash=content_hash, source=name)
+
+
+def _located(value: Any) -> Any:
+    """Plain data as the builder reads it, every line unknown (0)."""
+    if isinstance(value, dict):
+        d = LDict({str(k): _located(v) for k, v in value.items()})
+        d.line, d.key_lines = 0, {}
+        return d
+    if isinstance(value, list):
+        items = LList(_located(v) for v in value)
+        items.line, items.item_lines = 0, []
+        return items
+    return value
 
 
 #: A definition file larger than this is refused unread (the bundled one is about 30 KB).
@@ -628,8 +668,12 @@ def _check_cadences(r: _Reader, k: LDict, task_ids: Mapping[str, int]) -> None:
     if derived is not None and derived not in _DERIVED:
         r.problem(k.line_of("derived"), f"{where}: 'derived' must be one of: {', '.join(_DERIVED)}")
     record = k.get("record")
-    if record is not None and record not in RECORD_FILTERS:
-        r.problem(k.line_of("record"), f"{where}: unknown record kind '{record}'")
+    if record is not None and record not in EXPECTED_RECORDS:
+        r.problem(
+            k.line_of("record"),
+            f"{where}: '{record}' is not a record a schedule can expect; "
+            f"choose from: {', '.join(EXPECTED_RECORDS)}",
+        )
 
 
 def _build_transitions(

@@ -72,10 +72,6 @@ class Criterion:
     fix: str = ""
     line: int = 0
 
-    @property
-    def is_attestation(self) -> bool:
-        return self.check == "attested"
-
 
 @dataclass(frozen=True)
 class Step:

@@ -1,7 +1,8 @@
-"""Scheduling: occurrences of agreed cadences, the sweep that fires reminders,
-overdue flags and due reviews, delivery of notifications, calendars.
+"""Scheduling's parts below the services: occurrences of agreed cadences
+(:mod:`.times`), delivery channels (:mod:`.notify`) and calendars (:mod:`.calendar`).
 
 A schedule is partnership data (:class:`mspflow.store.models.Schedule`); no
 APScheduler job store is shared between processes. APScheduler computes the
-occurrences (:mod:`.times`) and, in the daemon, runs the sweep at an interval.
+occurrences and, in the daemon, runs the sweep (:mod:`mspflow.services.sweep`)
+at an interval.
 """

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from mspflow.engine import definition_for
 from mspflow.outfile import write_output
-from mspflow.scheduler.times import at_local, parse_local_time, second_of_month
+from mspflow.scheduler.times import at_local, lead_days, parse_local_time, second_of_month
 from mspflow.store import models as m
+from mspflow.store.definitions import definition_for
 
 __all__ = ["RRULES", "build_calendar", "write_calendar"]
 
@@ -96,7 +96,7 @@ def build_calendar(
                         scope.end_date, parse_local_time("23:59"), sched.timezone
                     )
                 event.add("rrule", rule)
-            for days in sorted({int(x) for x in sched.lead_days.split(",") if x.strip()}):
+            for days in sorted(lead_days(sched.lead_days)):
                 alarm = Alarm()
                 alarm.add("action", "DISPLAY")
                 alarm.add("description", f"{title} of {p.name} in {days} day(s)")

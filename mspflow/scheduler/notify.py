@@ -39,9 +39,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any, Protocol
 
+from mspflow.config import config_path, read_config
 from mspflow.errors import InvalidInput
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
     "Permanent",
     "SmtpConfig",
     "TerminalChannel",
-    "config_path",
     "header_safe",
     "load_smtp_config",
     "message_id",
@@ -170,59 +169,11 @@ class SmtpConfig:
         return address.rsplit("@", 1)[-1] or "mspflow"
 
 
-def config_path(env: Mapping[str, str] | None = None) -> Path:
-    given = (os.environ if env is None else env).get("MSPFLOW_CONFIG")
-    if given:
-        return Path(given).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("mspflow", appauthor=False)) / "config.toml"
-
-
-_SMTP_KEYS: dict[str, type | tuple[type, ...]] = {
-    "host": str,
-    "port": int,
-    "security": str,
-    "username": str,
-    "password_env": str,
-    "sender": str,
-    "ca_file": str,
-    "timeout": (int, float),
-}
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path}: cannot read the configuration: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: {exc}", hint="fix the TOML syntax") from None
-    smtp = data.get("smtp", {})
-    if not isinstance(smtp, dict):
-        raise InvalidInput(f"{path}: [smtp] must be a table")
-    for key, value in smtp.items():
-        kind = _SMTP_KEYS.get(key)
-        if kind is None:
-            raise InvalidInput(
-                f"{path}: unknown key smtp.{key}", hint="known: " + ", ".join(_SMTP_KEYS)
-            )
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise InvalidInput(f"{path}: smtp.{key} has the wrong type ({type(value).__name__})")
-    return dict(smtp)
-
-
 def load_smtp_config(env: Mapping[str, str] | None = None) -> SmtpConfig | None:
     """The SMTP settings, or None when no host is configured (email is then off)."""
     env = os.environ if env is None else env
     path = config_path(env)
-    values = _read_file(path)
+    values = read_config(path).get("smtp", {})
     for key in ("host", "port", "security", "username", "sender", "ca_file", "timeout"):
         given = env.get(f"MSPFLOW_SMTP_{key.upper()}")
         if given:
@@ -292,7 +243,6 @@ class EmailChannel:
         """The email for ``n``; :class:`ValueError` if its address is not one."""
         from email.headerregistry import Address
 
-        from mspflow.errors import InvalidInput
         from mspflow.inputs import email
 
         try:

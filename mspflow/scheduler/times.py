@@ -54,6 +54,7 @@ __all__ = [
     "at_local",
     "check_start",
     "iter_occurrences",
+    "lead_days",
     "local_date",
     "midterm_date",
     "occurrences",
@@ -78,6 +79,11 @@ MONTH_BASED = frozenset({"twice-monthly", "monthly", "quarterly", "half-yearly",
 
 
 @lru_cache(maxsize=256)
+def lead_days(text: str) -> list[int]:
+    """A schedule's reminder lead days as stored (``"30,7"``), in the order given."""
+    return list(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
+
+
 def parse_local_time(text: str) -> time:
     """``HH:MM`` on a 24-hour clock."""
     try:

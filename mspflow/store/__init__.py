@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from mspflow.store.db import (
-    check_schema,
-    create_schema,
     is_in_memory,
     make_engine,
     read_session,
@@ -14,6 +12,7 @@ from mspflow.store.db import (
     where,
     write_session,
 )
+from mspflow.store.schema import check_schema, create_schema
 
 __all__ = [
     "check_schema",

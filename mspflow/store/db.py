@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from mspflow.errors import InvalidInput, StorageError
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "check_schema",
-    "create_schema",
     "default_url",
     "engine_url",
     "is_in_memory",
@@ -57,11 +55,15 @@ def resolve_url(db: str | None) -> str:
     absolute, so that messages name the file and no folder called ``~`` appears.
     """
     if db is not None and not db.strip():
-        raise InvalidInput("--db is empty", hint="name a database file or URL", field="db")
+        raise InvalidInput(
+            "the database is named by an empty value",
+            hint="name a database file or URL",
+            field="db",
+        )
     value = db or os.environ.get("MSPFLOW_DATABASE_URL") or default_url()
     if "\x00" in value:
         raise InvalidInput(
-            "the database path contains a NUL character", hint="check --db", field="db"
+            "the database path contains a NUL character", hint="check its name", field="db"
         )
     if "://" not in value:
         return f"sqlite:///{Path(value).expanduser().resolve()}"
@@ -135,7 +137,7 @@ def make_engine(url: str, *, create_dirs: bool = False, read_only: bool = False)
 
     A SQLite file that cannot be written (its mode, its folder or a read-only
     file system) is opened read-only whatever ``read_only`` says: reads work,
-    and a write fails with "read-only" (exit 9) instead of half-way.
+    and a write fails with "read-only" (a StorageError) instead of half-way.
     """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, create_dirs=create_dirs, read_only=read_only)
@@ -166,7 +168,9 @@ def _check_sqlite_file(path: Path) -> None:
     if not path.is_file():
         raise StorageError(
             f"{_short(path)} is not a database file (a device, a FIFO or a socket)",
-            hint="name a database file; 'mspflow init' creates one",
+            hint="name a database file, or create one",
+            action="init",
+            field="db",
         )
     try:
         with path.open("rb") as f:
@@ -176,7 +180,9 @@ def _check_sqlite_file(path: Path) -> None:
     if head and head != _SQLITE_MAGIC:
         raise StorageError(
             f"{_short(path)} is not an SQLite database",
-            hint="check --db / MSPFLOW_DATABASE_URL; 'mspflow init' creates a database",
+            hint="check which database is named, or create one",
+            action="init",
+            field="db",
         )
 
 
@@ -195,14 +201,18 @@ def _check_location(file: Path, *, create_dirs: bool) -> bool:
         if not create_dirs:
             raise StorageError(
                 f"no database at {_short(file)}",
-                hint="create it with 'mspflow init', or point --db / MSPFLOW_DATABASE_URL at one",
+                hint="create it, or name one that exists",
+                action="init",
+                field="db",
             )
         return False
     _check_sqlite_file(file)
     if not create_dirs and file.stat().st_size == 0:
         raise StorageError(
             f"{_short(file)} is an empty file, not an mspflow database",
-            hint="'mspflow init' makes it one",
+            hint="creating a database there makes it one",
+            action="init",
+            field="db",
         )
     return True
 
@@ -217,7 +227,8 @@ def _sqlite_engine(url: str, *, create_dirs: bool, read_only: bool) -> Engine:
         except OSError as exc:  # a name too long, a loop of links, a file where a folder is
             raise StorageError(
                 f"cannot use {_short(path)} as the database: {exc.strerror}",
-                hint="check --db / MSPFLOW_DATABASE_URL",
+                hint="check which database is named",
+                field="db",
             ) from None
         if exists and not _writable(file):
             read_only = True
@@ -315,7 +326,8 @@ def storage_error(exc: BaseException, url: str) -> StorageError | None:
     if "not a database" in low or "malformed" in low or "corrupt" in low:
         return StorageError(
             f"{place} is not an SQLite database, or is damaged ({text})",
-            hint="check --db / MSPFLOW_DATABASE_URL, or restore the file from a backup",
+            hint="check which database is named, or restore the file from a backup",
+            field="db",
         )
     if "authentication" in low or "password" in low or ("role" in low and "does not exist" in low):
         return StorageError(
@@ -353,39 +365,6 @@ def _secrets(url: str) -> list[str]:
     found = [str(parsed.password)] if parsed.password else []
     found += [str(v) for k, v in parsed.query.items() if "password" in k.lower()]
     return [s for s in found if s]
-
-
-def create_schema(engine: Engine) -> None:
-    """Bring the database to the newest schema by running the migrations (idempotent).
-
-    An empty database gets every table, the append-only triggers on the
-    history and the schema_version row (revision 0001 onwards); an existing
-    one is upgraded, or refused if it is not mspflow's or is newer.
-    """
-    from mspflow.store import migrations
-
-    try:
-        migrations.upgrade(engine)
-    except DBAPIError as exc:
-        raise storage_error(exc, engine_url(engine)) or exc from None
-    check_schema(engine)
-
-
-def check_schema(engine: Engine) -> None:
-    """Refuse a database whose schema this code does not know, or that needs upgrading.
-
-    Both the ``schema_version`` row and the migration revision must be the ones
-    this code was written for.
-    """
-    from mspflow.store import migrations
-
-    try:
-        found = migrations.status(engine)
-    except DBAPIError as exc:
-        raise storage_error(exc, engine_url(engine)) or exc from None
-    problem = found.problem(where(engine_url(engine)))
-    if problem is not None:
-        raise problem
 
 
 @contextmanager

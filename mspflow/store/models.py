@@ -36,6 +36,7 @@ __all__ = [
     "Lesson",
     "Meeting",
     "MeetingAttendance",
+    "Membership",
     "Monitoring",
     "Notification",
     "Objective",
@@ -60,11 +61,12 @@ __all__ = [
     "User",
     "Waiver",
     "WorkflowDefinition",
+    "evidence_table",
 ]
 
 #: The schema this code reads and writes. A database at another version is
 #: refused (see :func:`mspflow.store.db.check_schema`).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -95,6 +97,20 @@ class User(SQLModel, table=True):
     role: str  # secretariat | partner | auditor
     email: str | None = None
     created_at: datetime
+
+
+class Membership(SQLModel, table=True):
+    """A user who belongs to a partnership: the contact of one of its partner
+    organisations (a partner user) or an assigned secretariat member."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("partnership_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id")
+    added_by: str
+    added_at: datetime
 
 
 class Partnership(SQLModel, table=True):
@@ -511,3 +527,14 @@ class GateDebt(SQLModel, table=True):
     task: str
     status: str = "open"  # open | backfilled | waived
     resolved_seq: int | None = None
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+def evidence_table(kind: str) -> type[SQLModel]:
+    """The table of a kind of evidence (:data:`mspflow.definition.kinds.KINDS`)."""
+    from mspflow.definition.kinds import KINDS
+
+    table: type[SQLModel] = globals()[KINDS[kind].model]
+    return table

@@ -23,26 +23,24 @@ from sqlmodel import col, select
 from mspflow.auth import SCHEDULER, Actor
 from mspflow.clock import ManualClock
 from mspflow.definition import find_workflow
-from mspflow.demo import record_piece
-from mspflow.engine import PartnershipService
-from mspflow.evidence import record
 from mspflow.history import format_instant
 from mspflow.scheduler.times import occurrences
+from mspflow.services import Mspflow
+from mspflow.services.users import add_first_user
 from mspflow.store import create_schema, make_engine, read_session
 from mspflow.store import models as m
-from mspflow.users import add_user
-from mspflow.walk import WALK
+from mspflow.walk import WALK, record_piece
 from tests.conftest import invoke
 
 ANA = Actor("ana", "secretariat")
 WF = find_workflow("msp-12-step")
 
 
-def put(service: PartnershipService, ref: str, records: Any) -> None:
-    record_piece(service, ANA, ref, records)
+def put(service: Mspflow, ref: str, records: Any) -> None:
+    record_piece(service.as_user(ANA), ref, records)
 
 
-def put_step(service: PartnershipService, ref: str, step: int, skip: str = "") -> None:
+def put_step(service: Mspflow, ref: str, step: int, skip: str = "") -> None:
     pieces: Mapping[str, Any] = WALK[step]
     for criterion, records in pieces.items():
         if criterion != skip:
@@ -54,38 +52,44 @@ def build(url: str) -> None:
     clock = ManualClock(datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc))
     engine = make_engine(url, create_dirs=True)
     create_schema(engine)
-    add_user(engine, clock, None, "ana", "secretariat", "ana@example.org", first=True)
-    add_user(engine, clock, ANA, "ivo", "auditor", None)
-    add_user(engine, clock, ANA, "pia", "partner", None)
-    service = PartnershipService(engine, clock)
+    add_first_user(engine, clock.now(), "ana", "ana@example.org")
+    Mspflow(engine=engine, clock=clock, actor=ANA).users.add(name="ivo", role="auditor", email=None)
+    Mspflow(engine=engine, clock=clock, actor=ANA).users.add(name="pia", role="partner", email=None)
+    service = Mspflow(engine=engine, clock=clock, actor=ANA)
     text = Path(WF.source).read_text(encoding="utf-8")
 
     def later(days: int = 14) -> None:
         clock.advance(timedelta(days=days))
 
-    water = service.create(ANA, name="Safe water", wf=WF, definition_text=text, slug="water").slug
+    water = service.partnerships.create(
+        name="Safe water", workflow=WF, definition_text=text, slug="water"
+    ).id
     put_step(service, water, 1, skip="case-for-partnering")
-    service.waive(ANA, water, "case-for-partnering", reason="The charter makes the case")
+    service.partnerships.waive(
+        partnership=water, criterion="case-for-partnering", reason="The charter makes the case"
+    )
     for step in range(1, 8):
         if step > 1:
             put_step(service, water, step)
         later()
-        service.move(ANA, water, kind="advance")
+        service.partnerships.move(partnership=water, kind="advance")
     # At step 8: a quarterly review panel falls due and the scheduler starts step 9.
-    record(
-        service,
-        ANA,
-        water,
-        "schedule",
-        {"kind": "review-panel", "cadence": "quarterly", "start": "2027-06-01", "at": "10:00"},
+    service.evidence.record(
+        partnership=water,
+        kind="schedule",
+        values={
+            "kind": "review-panel",
+            "cadence": "quarterly",
+            "start": "2027-06-01",
+            "at": "10:00",
+        },
     )
     with read_session(engine) as s:
         panel = s.exec(select(m.Schedule).where(m.Schedule.kind == "review-panel")).one()
         due = occurrences(panel, after=clock.now(), until=clock.now() + timedelta(days=366))[0]
     clock.set(due + timedelta(minutes=3))
-    service.move(
-        SCHEDULER,
-        water,
+    service.as_user(SCHEDULER).partnerships.move(
+        partnership=water,
         kind="review-due",
         data={
             "schedule_id": panel.id,
@@ -96,24 +100,29 @@ def build(url: str) -> None:
     for step in (9, 10):
         put_step(service, water, step)
         later()
-        service.move(ANA, water, kind="advance", dest="11" if step == 10 else None)
-    service.scale_up(
-        ANA,
-        water,
+        service.partnerships.move(
+            partnership=water, kind="advance", dest="11" if step == 10 else None
+        )
+    service.partnerships.scale_up(
+        partnership=water,
         dimensions=["physical"],
         description="Replicate in Pursat",
-        replica_name="Safe water Pursat",
-        replica_step="4",
+        replica="Safe water Pursat",
+        start_step="4",
     )
     later()
-    service.move(ANA, water, kind="advance")
-    service.move(ANA, water, kind="conclude", outcome="transfer-to-institution", note="handover")
+    service.partnerships.move(partnership=water, kind="advance")
+    service.partnerships.move(
+        partnership=water, kind="conclude", outcome="transfer-to-institution", note="handover"
+    )
 
-    png = service.create(
-        ANA, name="Provincial capacity", wf=WF, definition_text=text, slug="png", at_step="7"
-    ).slug
+    png = service.partnerships.create(
+        name="Provincial capacity", workflow=WF, definition_text=text, slug="png", at_step="7"
+    ).id
     later(7)
-    service.move(ANA, png, kind="revisit", dest="3", reason="A partner withdrew")
+    service.partnerships.move(
+        partnership=png, kind="revisit", dest="3", reason="A partner withdrew"
+    )
     engine.dispose()
 
 

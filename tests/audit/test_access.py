@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from mspflow.audit.access import authorize, open_read_only
 from mspflow.errors import NotPermitted, StorageError
+from mspflow.services import Mspflow
+from mspflow.services.context import Context
 from tests.audit.conftest import Portfolio
 
 
@@ -58,11 +59,13 @@ def test_an_unknown_actor_gets_exit_4_and_a_missing_one_exit_6(portfolio: Portfo
 
 
 def test_the_audit_engine_cannot_write(portfolio: Portfolio) -> None:
-    engine = open_read_only(portfolio.url)
+    ctx = Context(portfolio.url, actor="ivo")
+    engine = ctx.read_only_engine()
     try:
-        assert authorize(engine, "ivo").role == "auditor"
-        with pytest.raises(NotPermitted):
-            authorize(engine, "pia")
+        assert ctx.actor.role == "auditor"
+        assert Mspflow(context=ctx).audit.anchor().seq > 0
+        with pytest.raises(NotPermitted, match="pia"):
+            Mspflow(portfolio.url, actor="pia").audit.anchor()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM history_event")).scalar()
             for statement in (
@@ -73,7 +76,7 @@ def test_the_audit_engine_cannot_write(portfolio: Portfolio) -> None:
                 with pytest.raises(OperationalError, match="readonly database"):
                     conn.execute(text(statement))
     finally:
-        engine.dispose()
+        ctx.close()
 
 
 def test_auditors_still_cannot_change_anything(portfolio: Portfolio) -> None:
@@ -84,5 +87,5 @@ def test_auditors_still_cannot_change_anything(portfolio: Portfolio) -> None:
 
 def test_a_missing_database_is_not_created(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no database"):
-        open_read_only(f"sqlite:///{tmp_path / 'absent.db'}")
+        Context(f"sqlite:///{tmp_path / 'absent.db'}", actor="ivo").read_only_engine()
     assert not (tmp_path / "absent.db").exists()

@@ -18,7 +18,7 @@ import pytest
 from mspflow.audit.export import OBJECT_TYPES, activity, csv_cell, is_state_change
 from mspflow.clock import parse_instant
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
+from mspflow.services import Mspflow
 from mspflow.store import models as m
 from tests.audit.conftest import WF, Portfolio
 from tests.conftest import invoke
@@ -109,14 +109,11 @@ def test_xes_stays_well_formed_with_control_characters(
     engine = portfolio.engine()
     from mspflow.auth import Actor
     from mspflow.clock import ManualClock
-    from mspflow.engine import PartnershipService
 
     try:
         clock = ManualClock(portfolio_end(portfolio))
-        service = PartnershipService(engine, clock)
-        service.move(
-            Actor("ana", "secretariat"), "png", kind="revisit", dest="1", reason="bell\x07"
-        )
+        service = Mspflow(engine=engine, clock=clock, actor=Actor("ana", "secretariat"))
+        service.partnerships.move(partnership="png", kind="revisit", dest="1", reason="bell\x07")
     finally:
         engine.dispose()
     path = tmp_path / "history.xes"
@@ -205,15 +202,14 @@ FORMULAS = [
 
 
 def test_csv_cells_that_spreadsheets_run_start_with_a_quote(
-    service: PartnershipService, db_url: str, msp: Workflow, msp_text: str
+    service: Mspflow, db_url: str, msp: Workflow, msp_text: str
 ) -> None:
     """OWASP's CSV-injection advice: a cell starting with = + - @, tab or CR gets a quote."""
-    from tests.conftest import SECRETARIAT
 
-    service.create(SECRETARIAT, name="Hostile", wf=msp, definition_text=msp_text, slug="h")
+    service.partnerships.create(name="Hostile", workflow=msp, definition_text=msp_text, slug="h")
     criteria = [c.id for c in msp.steps[0].gate]
     for criterion, reason in zip(criteria, FORMULAS, strict=False):
-        service.waive(SECRETARIAT, "h", criterion, reason)
+        service.partnerships.waive(partnership="h", criterion=criterion, reason=reason)
     env = {"MSPFLOW_DATABASE_URL": db_url, "MSPFLOW_ACTOR": "ivo"}
     result = invoke("audit", "export", "--format", "csv", env=env)
     assert result.exit_code == 0, result.output

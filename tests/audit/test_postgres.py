@@ -16,7 +16,7 @@ import pytest
 from click.testing import Result
 from sqlalchemy import create_engine, text
 
-from mspflow.audit.access import open_read_only
+from mspflow.services.context import Context
 from tests.audit.conftest import build
 from tests.conftest import invoke, open_backend
 
@@ -71,12 +71,13 @@ def test_every_audit_command_answers_on_postgresql(pg_portfolio: str, tmp_path: 
 def test_the_read_only_engine_refuses_writes_on_postgresql(pg_portfolio: str) -> None:
     from sqlalchemy.exc import DBAPIError
 
-    engine = open_read_only(pg_portfolio)
+    ctx = Context(pg_portfolio, actor="ivo")
+    engine = ctx.read_only_engine()
     try:
         with pytest.raises(DBAPIError, match="read-only transaction"), engine.begin() as conn:
             conn.execute(text("UPDATE partnership SET name = 'x'"))
     finally:
-        engine.dispose()
+        ctx.close()
 
 
 def test_tampering_on_postgresql_is_found(

@@ -67,7 +67,11 @@ def test_log_by_time_range(portfolio: Portfolio) -> None:
         (["-p", "nowhere"], 4, "no partnership 'nowhere'"),
         (["--step", "13"], 4, "no step '13'"),
         (["--since", "yesterday"], 2, "not an ISO 8601"),
-        (["--since", "2027-02-01", "--until", "2027-01-01"], 7, "--since must be before"),
+        (
+            ["--since", "2027-02-01", "--until", "2027-01-01"],
+            7,
+            "the start of the period must be before its end [--since]",
+        ),
     ],
 )
 def test_log_refuses_bad_filters(
@@ -77,7 +81,7 @@ def test_log_refuses_bad_filters(
 
 
 def test_history_timeline_shows_evidence_waivers_and_gate_debt(portfolio: Portfolio) -> None:
-    out = portfolio.run("history", "water", actor="pia").output
+    out = portfolio.run("history", "water", actor="ivo").output
     lines = out.splitlines()
     assert lines[0].startswith("water: Safe water (msp-12-step")
     assert "ana (secretariat) advance: 1 Getting started -> 2 Agenda setting and scoping" in out
@@ -91,7 +95,7 @@ def test_history_timeline_shows_evidence_waivers_and_gate_debt(portfolio: Portfo
     assert "scheduler (system) review-due: 8 Measuring progress -> 9 Reviewing" in out
     assert "schedule   review-panel due 2027-" in out
     assert "outcome    transfer-to-institution" in out
-    png = portfolio.run("history", "png", actor="pia").output
+    png = portfolio.run("history", "png", actor="ivo").output
     assert "onboard: -> 7 Delivering on the SDGs" in png
     assert "gate debt  26 criteria of steps 1-6 not evidenced" in png
     assert "reason: A partner withdrew" in png

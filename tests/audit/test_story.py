@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mspflow.audit.story import audit_epilogue
+from mspflow.auth import Actor
+from mspflow.cli.demo import audit_epilogue
+from mspflow.services import Mspflow
 from tests.audit.conftest import Portfolio
 
 
@@ -13,7 +15,9 @@ def test_epilogue_verifies_exports_and_checks(portfolio: Portfolio, tmp_path: Pa
     said: list[str] = []
     engine = portfolio.engine()
     try:
-        audit_epilogue(engine, tmp_path / "audit", said.append)
+        audit_epilogue(
+            Mspflow(engine=engine, actor=Actor("ivo", "auditor")), tmp_path / "audit", said.append
+        )
     finally:
         engine.dispose()
     events = portfolio.events()
@@ -33,7 +37,7 @@ def test_epilogue_lists_deviations(portfolio: Portfolio, tmp_path: Path) -> None
     said: list[str] = []
     engine = portfolio.engine()
     try:
-        audit_epilogue(engine, tmp_path, said.append)
+        audit_epilogue(Mspflow(engine=engine, actor=Actor("ivo", "auditor")), tmp_path, said.append)
     finally:
         engine.dispose()
     assert "  conformance: 1 deviation(s)" in said

@@ -45,17 +45,17 @@ def test_parameters_match(name: str) -> None:
 
 
 def test_records_the_catalogue_offers_are_the_ones_the_evaluators_read() -> None:
-    assert sorted(gates._MANY) == sorted(RECORD_FILTERS)
-    assert sorted(gates._SINGLE) == sorted(FIELD_RECORDS)
+    assert sorted(gates.MANY_TABLES) == sorted(RECORD_FILTERS)
+    assert sorted(gates.SINGLE_TABLES) == sorted(FIELD_RECORDS)
     for record, fields in FIELD_RECORDS.items():
-        columns = set(gates._SINGLE[record].model_fields)
+        columns = set(gates.SINGLE_TABLES[record].model_fields)
         assert set(fields) <= columns, (record, set(fields) - columns)
     assert set(PARTNER_FIELDS) <= set(m.Partner.model_fields)
 
 
 @pytest.mark.parametrize("record", sorted(RECORD_FILTERS))
 def test_each_filter_is_a_column_of_its_record(record: str) -> None:
-    model = gates._MANY[record]
+    model = gates.MANY_TABLES[record]
     assert "partnership_id" in model.model_fields
     for name in RECORD_FILTERS[record]:
         column = "minutes" if name == "with_minutes" else name
@@ -64,4 +64,4 @@ def test_each_filter_is_a_column_of_its_record(record: str) -> None:
 
 def test_per_partner_records_name_their_partner() -> None:
     for record in CHECKS["each_partner_has"].params["record"].choices or ():
-        assert "partner_id" in gates._MANY[record].model_fields, record
+        assert "partner_id" in gates.MANY_TABLES[record].model_fields, record

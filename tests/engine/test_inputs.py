@@ -17,12 +17,12 @@ from sqlalchemy import Engine, event, func, text
 from sqlmodel import select
 
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
 from mspflow.errors import InvalidInput, NotFound
 from mspflow.inputs import NAME_MAX, TEXT_MAX
+from mspflow.services import Mspflow
 from mspflow.store import make_engine, read_session
 from mspflow.store import models as m
-from mspflow.users import add_user
+from mspflow.store.lookup import find
 from tests.conftest import SECRETARIAT, Backend, invoke
 
 HEADER_INJECTION = "Water\r\nBcc: everyone@example.org"
@@ -88,7 +88,7 @@ BAD_VALUES = [
     (["scale-up", "p", "--dimension", "social", "--description", " "], "description"),
     (
         ["scale-up", "p", "--dimension", "social", "--description", "d", "--replicate", "A\nB"],
-        "replica_name",
+        "--replicate",
     ),
     (["user", "add", "zoe\nbcc", "--role", "partner"], "name"),
     (["user", "add", "zo\x00e", "--role", "partner"], "name"),
@@ -157,33 +157,61 @@ def test_valid_values_are_kept_as_given(env: dict[str, str]) -> None:
 
 
 def test_errors_name_their_field(
-    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str, clock: Any
+    engine: Engine, service: Mspflow, msp: Workflow, msp_text: str, clock: Any
 ) -> None:
-    slug = service.create(SECRETARIAT, name="Water", wf=msp, definition_text=msp_text).slug
+    slug = service.partnerships.create(name="Water", workflow=msp, definition_text=msp_text).id
     calls: list[tuple[Callable[[], object], str]] = [
-        (lambda: service.create(SECRETARIAT, name="a\nb", wf=msp, definition_text=""), "name"),
         (
-            lambda: service.create(
-                SECRETARIAT, name="a", wf=msp, definition_text="", timezone="Europe"
+            lambda: service.partnerships.create(name="a\nb", workflow=msp, definition_text=""),
+            "name",
+        ),
+        (
+            lambda: service.partnerships.create(
+                name="a", workflow=msp, definition_text="", timezone="Europe"
             ),
             "timezone",
         ),
         (
-            lambda: service.create(SECRETARIAT, name="a", wf=msp, definition_text="", slug="A B"),
+            lambda: service.partnerships.create(
+                name="a", workflow=msp, definition_text="", slug="A B"
+            ),
             "slug",
         ),
-        (lambda: service.waive(SECRETARIAT, slug, "goal-set", "\x00"), "reason"),
-        (lambda: service.waive(SECRETARIAT, slug, "goal-set", " "), "reason"),
-        (lambda: service.move(SECRETARIAT, slug, kind="advance", note="\x00"), "note"),
         (
-            lambda: service.scale_up(
-                SECRETARIAT, slug, dimensions=["social"], description="d", replica_name="\x00"
+            lambda: service.partnerships.waive(
+                partnership=slug, criterion="goal-set", reason="\x00"
             ),
-            "replica_name",
+            "reason",
         ),
-        (lambda: add_user(engine, clock, SECRETARIAT, "x\ry", "partner", None), "name"),
-        (lambda: add_user(engine, clock, SECRETARIAT, "x", "partner", "x@y.org\n"), "email"),
-        (lambda: add_user(engine, clock, SECRETARIAT, "ivo", "partner", None), "name"),
+        (
+            lambda: service.partnerships.waive(partnership=slug, criterion="goal-set", reason=" "),
+            "reason",
+        ),
+        (lambda: service.partnerships.move(partnership=slug, kind="advance", note="\x00"), "note"),
+        (
+            lambda: service.partnerships.scale_up(
+                partnership=slug, dimensions=["social"], description="d", replica="\x00"
+            ),
+            "replica",
+        ),
+        (
+            lambda: Mspflow(engine=engine, clock=clock, actor=SECRETARIAT).users.add(
+                name="x\ry", role="partner", email=None
+            ),
+            "name",
+        ),
+        (
+            lambda: Mspflow(engine=engine, clock=clock, actor=SECRETARIAT).users.add(
+                name="x", role="partner", email="x@y.org\n"
+            ),
+            "email",
+        ),
+        (
+            lambda: Mspflow(engine=engine, clock=clock, actor=SECRETARIAT).users.add(
+                name="ivo", role="partner", email=None
+            ),
+            "name",
+        ),
     ]
     for call, field in calls:
         with pytest.raises(InvalidInput) as caught:
@@ -191,9 +219,9 @@ def test_errors_name_their_field(
         assert caught.value.field == field, (field, caught.value)
     for ref in ("x\x00", "9" * 23):
         with pytest.raises(NotFound), read_session(engine) as s:
-            service.get(s, ref)
+            find(s, ref)
         with pytest.raises(NotFound):
-            service.seen_version(ref)
+            service.partnerships.prepare(ref)
 
 
 # --------------------------------------------------------------------------- duplicate users
@@ -226,7 +254,9 @@ def test_a_user_added_meanwhile_is_exit_7_not_an_internal_error(
 
     def adding() -> None:
         try:
-            add_user(ours, clock, SECRETARIAT, "zoe", "partner", None)
+            Mspflow(engine=ours, clock=clock, actor=SECRETARIAT).users.add(
+                name="zoe", role="partner", email=None
+            )
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)

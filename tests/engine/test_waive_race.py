@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from mspflow.audit import conformance
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
+from mspflow.services import Mspflow
 from mspflow.store import models as m
 from mspflow.store import read_session
 from tests.conftest import Backend
@@ -36,7 +36,7 @@ OPERATIONS = 12  # per process: a fixed count, so that a loaded machine still ra
 def test_a_waive_racing_moves_exits_5_or_records_the_step_it_was_in(
     backend: Backend,
     engine: Engine,
-    service: PartnershipService,
+    service: Mspflow,
     msp: Workflow,
     msp_text: str,
 ) -> None:

@@ -22,25 +22,23 @@ from sqlalchemy import Engine, event, func, text
 from sqlmodel import select
 
 from mspflow.definition import Workflow
-from mspflow.demo import record_piece
-from mspflow.engine import PartnershipService
 from mspflow.errors import ConcurrentChange
-from mspflow.evidence import record
+from mspflow.services import Mspflow
+from mspflow.services.partnerships import Partnerships
 from mspflow.store import models as m
 from mspflow.store import read_session, write_session
-from mspflow.walk import WALK
+from mspflow.store.lookup import find
+from mspflow.walk import WALK, record_piece
 from tests.conftest import SECRETARIAT, Backend, invoke
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _new(
-    service: PartnershipService, wf: Workflow, wf_text: str, at_step: str | None = None
-) -> str:
+def _new(service: Mspflow, wf: Workflow, wf_text: str, at_step: str | None = None) -> str:
     name = f"Partnership at {at_step or 1}"
-    return service.create(
-        SECRETARIAT, name=name, wf=wf, definition_text=wf_text, at_step=at_step
-    ).slug
+    return service.partnerships.create(
+        name=name, workflow=wf, definition_text=wf_text, at_step=at_step
+    ).id
 
 
 def _version(engine: Engine, slug: str) -> int:
@@ -61,68 +59,73 @@ def _counts(engine: Engine) -> tuple[int, ...]:
 
 
 def test_touch_refuses_a_version_it_did_not_read(
-    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+    engine: Engine, service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     slug = _new(service, msp, msp_text)
     before = _version(engine, slug)
-    with service.writing(slug) as s:  # two bumps in one transaction: each from the one before
-        p = service.get(s, slug, for_update=True)
-        service.touch(s, p)
-        service.touch(s, p)
+    with service.ctx.writing(slug) as s:  # two bumps in one transaction: each from the one before
+        p = find(s, slug, for_update=True)
+        service.partnerships.touch(s, p)
+        service.partnerships.touch(s, p)
         assert p.version == before + 2
     assert _version(engine, slug) == before + 2
     someone_else = "UPDATE partnership SET version = version + 1 WHERE id = :id"
     with (
         pytest.raises(ConcurrentChange, match="changed by someone else"),
-        service.writing(slug) as s,
+        service.ctx.writing(slug) as s,
     ):
-        p = service.get(s, slug, for_update=True)
+        p = find(s, slug, for_update=True)
         # A write the loaded row does not know of (what a commit by another
         # writer looks like to a transaction that read without the lock).
         s.execute(text(someone_else), {"id": p.id})
-        service.touch(s, p)
+        service.partnerships.touch(s, p)
     assert _version(engine, slug) == before + 2  # the whole transaction was undone
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_evidence_read_without_the_lock_exits_5_after_another_writer_commits(
-    backend: Backend, engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+    backend: Backend, engine: Engine, service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     slug = _new(service, msp, msp_text)
     before = _counts(engine)
     with pytest.raises(ConcurrentChange), write_session(engine) as s:
-        p = service.get(s, slug)  # no row lock: only the version check protects
-        record(service, SECRETARIAT, slug, "lesson", {"text": "someone else's"})
+        p = find(s, slug)  # no row lock: only the version check protects
+        service.evidence.record(partnership=slug, kind="lesson", values={"text": "someone else's"})
         s.add(m.Lesson(partnership_id=p.id, text="ours", recorded_by="ana",
                        recorded_at=service.clock.now()))  # fmt: skip
         s.flush()
-        service.touch(s, p)
+        service.partnerships.touch(s, p)
     assert _counts(engine) == (before[0], *before[1:4], before[4] + 1)  # only theirs kept
 
 
-class _Interrupted(PartnershipService):
-    """A service whose moves are interrupted, right after they read the version they
-    decide on, by another writer's commit (a lesson recorded)."""
+class _Interrupted(Partnerships):
+    """Partnerships whose moves are interrupted, right after they read the version
+    they decide on, by another writer's commit (a lesson recorded)."""
 
-    def seen_version(self, ref: str) -> int:
-        seen = super().seen_version(ref)
-        record(PartnershipService(self.engine, self.clock), SECRETARIAT, ref, "lesson",
-               {"text": "recorded meanwhile"})  # fmt: skip
+    def __init__(self, app: Mspflow) -> None:
+        super().__init__(app.ctx)
+        self.app = app
+
+    def prepare(self, ref: str) -> tuple[int, Workflow]:
+        seen = super().prepare(ref)
+        self.app.evidence.record(
+            partnership=ref, kind="lesson", values={"text": "recorded meanwhile"}
+        )
         return seen
 
 
 def test_a_move_decided_before_another_write_exits_5(
-    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+    engine: Engine, service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     slug = _new(service, msp, msp_text)
     for records in WALK[1].values():
-        record_piece(service, SECRETARIAT, slug, records)
+        record_piece(service, slug, records)
     before = _counts(engine)
     with pytest.raises(ConcurrentChange, match="changed by someone else"):
-        _Interrupted(engine, service.clock).move(SECRETARIAT, slug, kind="advance")
+        _Interrupted(service).move(partnership=slug, kind="advance")
     assert _counts(engine) == (*before[:4], before[4] + 1)  # the lesson, no move
-    service.move(SECRETARIAT, slug, kind="advance")  # decided afresh, it goes through
+    service.partnerships.move(partnership=slug, kind="advance")  # decided afresh, it goes through
 
 
 # --------------------------------------------------------------------------- --expect-version
@@ -212,7 +215,7 @@ def _lock_order(sent: list[str]) -> list[str]:
 def test_every_write_locks_the_row_before_the_history(
     backend: Backend,
     engine: Engine,
-    service: PartnershipService,
+    service: Mspflow,
     msp: Workflow,
     msp_text: str,
     statements: list[str],
@@ -220,17 +223,21 @@ def test_every_write_locks_the_row_before_the_history(
     ana = SECRETARIAT
     mover = _new(service, msp, msp_text)
     for records in WALK[1].values():
-        record_piece(service, ana, mover, records)
+        record_piece(service.as_user(ana), mover, records)
     debtor = _new(service, msp, msp_text, at_step="2")
     for records in WALK[1].values():
-        record_piece(service, ana, debtor, records)
+        record_piece(service.as_user(ana), debtor, records)
     scaler = _new(service, msp, msp_text, at_step="11")
     writes: dict[str, Callable[[], object]] = {
-        "advance": lambda: service.move(ana, mover, kind="advance"),
-        "waive": lambda: service.waive(ana, mover, "common-problem", "known"),
-        "backfill": lambda: service.backfill(ana, debtor),
-        "scale-up": lambda: service.scale_up(
-            ana, scaler, dimensions=["social"], description="more", replica_name="Copy"
+        "advance": lambda: service.as_user(ana).partnerships.move(
+            partnership=mover, kind="advance"
+        ),
+        "waive": lambda: service.as_user(ana).partnerships.waive(
+            partnership=mover, criterion="common-problem", reason="known"
+        ),
+        "backfill": lambda: service.as_user(ana).partnerships.backfill(partnership=debtor),
+        "scale-up": lambda: service.as_user(ana).partnerships.scale_up(
+            partnership=scaler, dimensions=["social"], description="more", replica="Copy"
         ),
     }
     for name, write in writes.items():
@@ -254,7 +261,7 @@ def _waiting(engine: Engine, pid: int) -> bool:
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_a_deadlock_the_database_reports_is_a_concurrent_change(
-    backend: Backend, engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+    backend: Backend, engine: Engine, service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     """A writer that holds one row and waits for another, held by a second writer
     that now waits for the first: PostgreSQL ends one of them. When it is
@@ -267,14 +274,14 @@ def test_a_deadlock_the_database_reports_is_a_concurrent_change(
 
     def writer() -> None:
         try:
-            with service.writing(first) as s:
+            with service.ctx.writing(first) as s:
                 # This side is the one that finds the deadlock (the other waits 60 s).
                 s.execute(text("SET LOCAL deadlock_timeout = '20ms'"))
                 mine.append(int(s.execute(text("SELECT pg_backend_pid()")).scalar_one()))
-                service.get(s, first, for_update=True)
+                find(s, first, for_update=True)
                 holding.set()
                 assert other_waiting.wait(60)
-                service.get(s, second, for_update=True)
+                find(s, second, for_update=True)
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)

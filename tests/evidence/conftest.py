@@ -11,15 +11,15 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
-from mspflow.evidence import RECORDS
+from mspflow.services import Mspflow
+from mspflow.services.evidence import RECORDS
 from mspflow.store import models as m
 from mspflow.store import read_session
-from tests.conftest import SECRETARIAT, invoke
+from tests.conftest import invoke
 
 #: The evidence tables a write may touch, and the partnership row (its version).
 TABLES = sorted(
-    {spec.model for spec in RECORDS.values()}
+    {m.evidence_table(kind) for kind in RECORDS}
     | {m.ComponentObjective, m.MeetingAttendance, m.Partnership},
     key=lambda model: model.__name__,
 )
@@ -38,16 +38,15 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 @pytest.fixture
-def water(service: PartnershipService, msp: Workflow, msp_text: str) -> str:
+def water(service: Mspflow, msp: Workflow, msp_text: str) -> str:
     """A partnership in Phnom Penh's zone, with nothing recorded yet."""
-    return service.create(
-        SECRETARIAT,
+    return service.partnerships.create(
         name="Safe water",
-        wf=msp,
+        workflow=msp,
         definition_text=msp_text,
         slug="water",
         timezone="Asia/Phnom_Penh",
-    ).slug
+    ).id
 
 
 @pytest.fixture

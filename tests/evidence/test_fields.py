@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from mspflow.engine import PartnershipService
 from mspflow.errors import InvalidInput, NotFound
-from mspflow.evidence import RECORD_KEY, RECORDS, record
+from mspflow.services import Mspflow
+from mspflow.services.evidence import RECORD_KEY, RECORDS
 from mspflow.store import models as m
 from mspflow.store import read_session
-from tests.conftest import SECRETARIAT
 from tests.evidence.conftest import Run, counts, one_line
 
 NGO = "Village Water Network"
@@ -109,7 +108,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("schedule", {**MEETING, "cadence": "yearly"}, "cadence"),
     ("schedule", {**MEETING, "kind": "coordination\nmeeting"}, "kind"),
     ("schedule", {"kind": "monitoring", "cadence": "monthly"}, "start"),
-    ("schedule", {"kind": "midterm-review"}, "start"),
+    ("schedule", {"kind": "midterm-review"}, "kind"),  # it cannot be agreed yet
     ("sdg", {"code": "6.99"}, "code"),
     ("sdg", {"code": "6.1\n"}, "code"),
     ("meeting", {"on": "2027-01-04", "present": [NGO, ""]}, "present"),
@@ -117,10 +116,12 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.fixture
-def ngo(service: PartnershipService, water: str) -> str:
+def ngo(service: Mspflow, water: str) -> str:
     """``water`` with one partner and one component (#1), so references resolve."""
-    record(service, SECRETARIAT, water, "partner", {"name": NGO, "sector": "civil-society"})
-    record(service, SECRETARIAT, water, "component", {"name": "Water points"})
+    service.evidence.record(
+        partnership=water, kind="partner", values={"name": NGO, "sector": "civil-society"}
+    )
+    service.evidence.record(partnership=water, kind="component", values={"name": "Water points"})
     return water
 
 
@@ -128,7 +129,7 @@ def ngo(service: PartnershipService, water: str) -> str:
     ("kind", "values", "field"), BAD, ids=[f"{k}-{f}-{i}" for i, (k, _, f) in enumerate(BAD)]
 )
 def test_a_bad_value_is_refused_naming_its_field(
-    service: PartnershipService,
+    service: Mspflow,
     engine: Engine,
     ngo: str,
     kind: str,
@@ -137,9 +138,9 @@ def test_a_bad_value_is_refused_naming_its_field(
 ) -> None:
     before = counts(engine)
     with pytest.raises(InvalidInput) as info:
-        record(service, SECRETARIAT, ngo, kind, values)
+        service.evidence.record(partnership=ngo, kind=kind, values=values)
     error = info.value
-    assert error.exit_code == 7
+    assert error.code == "invalid"
     assert error.field == field, str(error)
     assert "\n" not in str(error) and "\r" not in str(error)
     assert str(error).startswith(f"{kind}: ")
@@ -159,43 +160,48 @@ def test_no_field_is_named_like_the_record_key() -> None:
     assert all(f.name != RECORD_KEY for spec in RECORDS.values() for f in spec.fields)
 
 
-def test_an_unknown_reference_is_not_found(
-    service: PartnershipService, engine: Engine, ngo: str
-) -> None:
+def test_an_unknown_reference_is_not_found(service: Mspflow, engine: Engine, ngo: str) -> None:
     before = counts(engine)
     with pytest.raises(NotFound, match="has no partner 'Nobody'") as info:
-        record(service, SECRETARIAT, ngo, "leadership", {"partner": "Nobody"})
+        service.evidence.record(partnership=ngo, kind="leadership", values={"partner": "Nobody"})
     assert info.value.field == "partner"
     with pytest.raises(NotFound, match="has no partner '#99999999999999999999'"):
-        record(service, SECRETARIAT, ngo, "leadership", {"partner": "#99999999999999999999"})
+        service.evidence.record(
+            partnership=ngo, kind="leadership", values={"partner": "#99999999999999999999"}
+        )
     assert counts(engine) == before
 
 
 def test_valid_values_are_stored_as_given_or_normalised(
-    service: PartnershipService, engine: Engine, ngo: str
+    service: Mspflow, engine: Engine, ngo: str
 ) -> None:
-    record(
-        service,
-        SECRETARIAT,
-        ngo,
-        "partner",
-        {"name": "  Mekong Pumps  ", "sector": "private", "email": "Sophea@Pumps.example.com"},
+    service.evidence.record(
+        partnership=ngo,
+        kind="partner",
+        values={
+            "name": "  Mekong Pumps  ",
+            "sector": "private",
+            "email": "Sophea@Pumps.example.com",
+        },
     )
-    record(
-        service,
-        SECRETARIAT,
-        ngo,
-        "resource",
-        {"partner": "Mekong Pumps", "kind": "financial", "description": "d", "amount": "1250.50"},
+    service.evidence.record(
+        partnership=ngo,
+        kind="resource",
+        values={
+            "partner": "Mekong Pumps",
+            "kind": "financial",
+            "description": "d",
+            "amount": "1250.50",
+        },
     )
-    record(
-        service,
-        SECRETARIAT,
-        ngo,
-        "schedule",
-        {**MEETING, "at": "9:05", "lead_days": " 30, 7 ,7", "grace_days": "3660"},
+    service.evidence.record(
+        partnership=ngo,
+        kind="schedule",
+        values={**MEETING, "at": "9:05", "lead_days": " 30, 7 ,7", "grace_days": "3660"},
     )
-    record(service, SECRETARIAT, ngo, "meeting", {"on": "2199-12-31", "present": [NGO, NGO]})
+    service.evidence.record(
+        partnership=ngo, kind="meeting", values={"on": "2199-12-31", "present": [NGO, NGO]}
+    )
     with read_session(engine) as s:
         pumps = s.exec(select(m.Partner).where(m.Partner.name == "Mekong Pumps")).one()
         assert pumps.contact_email == "Sophea@Pumps.example.com"
@@ -215,27 +221,34 @@ def test_valid_values_are_stored_as_given_or_normalised(
 
 
 @pytest.mark.parametrize(
-    ("args", "field"),
+    ("args", "field", "option"),
     [
         (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
-          "--timezone", "Europe"], "--timezone"),
+          "--timezone", "Europe"], "timezone", "--timezone"),
         (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
-          "--grace-days", "999999999999"], "--grace-days"),
+          "--grace-days", "999999999999"], "grace_days", "--grace-days"),
         (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
-          "--lead-days", "3650000"], "--lead-days"),
+          "--lead-days", "3650000"], "lead_days", "--lead-days"),
         (["schedule", "add", "water", "coordination-meeting", "--start", "0001-01-01",
-          "--timezone", "Asia/Tokyo"], "--start"),
-        (["partner", "add", "water", "Evil\nName", "--sector", "ngo"], "NAME"),
+          "--timezone", "Asia/Tokyo"], "start", "--start"),
+        (["partner", "add", "water", "Evil\nName", "--sector", "ngo"], "name", None),
         (["partner", "add", "water", "A", "--sector", "ngo", "--email", "a@b.org\r\nBcc: c@d.org"],
-         "--email"),
-        (["record", "lesson", "water", "a\x00b"], "TEXT"),
-        (["record", "meeting", "water", "--on", "2200-01-01"], "--on"),
-        (["record", "profile", "water", "--challenge", "x" * 20_001], "--challenge"),
+         "email", "--email"),
+        (["record", "lesson", "water", "a\x00b"], "text", None),
+        (["record", "meeting", "water", "--on", "2200-01-01"], "on", "--on"),
+        (["record", "profile", "water", "--challenge", "x" * 20_001], "challenge", "--challenge"),
     ],
 )  # fmt: skip
-def test_the_cli_refuses_with_one_line_and_exit_7(run: Run, args: list[str], field: str) -> None:
+def test_the_cli_refuses_with_one_line_and_exit_7(
+    run: Run, args: list[str], field: str, option: str | None
+) -> None:
+    """The message names the field; the command line adds the option that gave it."""
     line = one_line(run(*args, code=7))
     assert f": {field}: " in line, line
+    if option is not None:
+        assert line.endswith(f" [{option}]"), line
+    else:
+        assert not line.endswith("]"), line
     assert "\n" not in line.removeprefix("mspflow: ")
 
 
@@ -257,5 +270,7 @@ def test_an_option_given_empty_is_refused(
     args = ["schedule", "add", "water", "monitoring", "--start", "2027-03-04"]
     args = [*args, option, value] if option != "--start" else [*args[:4], option, value]
     line = one_line(run(*args, code=7))
-    assert line.startswith(f"mspflow: schedule: {option} is empty"), line
+    field = option.removeprefix("--").replace("-", "_")
+    assert line.startswith(f"mspflow: schedule: {field} is empty"), line
+    assert line.endswith(f" [{option}]"), line
     assert counts(engine) == before

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-import mspflow.evidence as evidence
-from mspflow.engine import PartnershipService
+import mspflow.services.evidence as evidence
 from mspflow.errors import ConcurrentChange, DefinitionError
-from mspflow.evidence import RECORDS, import_file, record
+from mspflow.services import Mspflow
+from mspflow.services.evidence import RECORDS
 from mspflow.store import models as m
 from mspflow.store import read_session
 from tests.conftest import SECRETARIAT
@@ -114,12 +114,14 @@ def stored_kinds(engine: Engine) -> dict[str, Any]:
 
 @pytest.mark.parametrize("suffix", ["yaml", "csv"])
 def test_every_kind_of_record_is_importable(
-    service: PartnershipService, engine: Engine, water: str, tmp_path: Path, suffix: str
+    service: Mspflow, engine: Engine, water: str, tmp_path: Path, suffix: str
 ) -> None:
     assert [row["record"] for row in EVERY_KIND] == list(RECORDS)
     path = tmp_path / f"all.{suffix}"
     path.write_text(as_yaml(EVERY_KIND) if suffix == "yaml" else as_csv(EVERY_KIND))
-    assert import_file(service, SECRETARIAT, water, path) == dict.fromkeys(RECORDS, 1)
+    assert service.evidence.import_file(partnership=water, path=path).counts == dict.fromkeys(
+        RECORDS, 1
+    )
     assert stored_kinds(engine) == {
         "resource": "financial",
         "monitoring": "process",
@@ -134,58 +136,62 @@ def test_every_kind_of_record_is_importable(
 
 
 def test_the_old_kind_column_is_read_where_it_is_unambiguous(
-    service: PartnershipService, engine: Engine, water: str, tmp_path: Path
+    service: Mspflow, engine: Engine, water: str, tmp_path: Path
 ) -> None:
     old = tmp_path / "old.csv"
     old.write_text("kind,code,text\nsdg,6.1,\nlesson,,Start early\n")
-    assert import_file(service, SECRETARIAT, water, old) == {"sdg": 1, "lesson": 1}
+    assert service.evidence.import_file(partnership=water, path=old).counts == {
+        "sdg": 1,
+        "lesson": 1,
+    }
     mixed = tmp_path / "mixed.csv"  # both columns: `record` wins where it is filled
     mixed.write_text("record,kind,summary,code\n,sdg,,6.2\nmonitoring,progress,On plan,\n")
-    assert import_file(service, SECRETARIAT, water, mixed) == {"sdg": 1, "monitoring": 1}
+    assert service.evidence.import_file(partnership=water, path=mixed).counts == {
+        "sdg": 1,
+        "monitoring": 1,
+    }
     ambiguous = tmp_path / "ambiguous.yaml"
     ambiguous.write_text("- kind: monitoring\n  summary: On plan\n")
     before = counts(engine)
     with pytest.raises(DefinitionError, match=r"ambiguous\.yaml:1: .*'record: monitoring'"):
-        import_file(service, SECRETARIAT, water, ambiguous)
+        service.evidence.import_file(partnership=water, path=ambiguous)
     assert counts(engine) == before
 
 
 def test_a_byte_order_mark_is_read_as_utf8(
-    service: PartnershipService, engine: Engine, water: str, tmp_path: Path
+    service: Mspflow, engine: Engine, water: str, tmp_path: Path
 ) -> None:
     csv_file = tmp_path / "excel.csv"
     csv_file.write_bytes("\ufeffrecord,text\nlesson,Café owners pay on time\n".encode())
     yaml_file = tmp_path / "bom.yaml"
     yaml_file.write_bytes("\ufeff- record: lesson\n  text: Ünïcode stays\n".encode())
-    assert import_file(service, SECRETARIAT, water, csv_file) == {"lesson": 1}
-    assert import_file(service, SECRETARIAT, water, yaml_file) == {"lesson": 1}
+    assert service.evidence.import_file(partnership=water, path=csv_file).counts == {"lesson": 1}
+    assert service.evidence.import_file(partnership=water, path=yaml_file).counts == {"lesson": 1}
     with read_session(engine) as s:
         texts = sorted(s.exec(select(m.Lesson.text)))
     assert texts == ["Café owners pay on time", "Ünïcode stays"]
 
 
-def test_null_means_absent(
-    service: PartnershipService, engine: Engine, water: str, tmp_path: Path
-) -> None:
+def test_null_means_absent(service: Mspflow, engine: Engine, water: str, tmp_path: Path) -> None:
     path = tmp_path / "nulls.yaml"
     path.write_text(
         "- record: meeting\n  on: 2027-01-04\n  minutes: null\n"
         "- record: report\n  period: Q1\n  link: ~\n"
     )
-    import_file(service, SECRETARIAT, water, path)
+    service.evidence.import_file(partnership=water, path=path)
     with read_session(engine) as s:
         assert s.exec(select(m.Meeting.minutes)).one() is None
         assert s.exec(select(m.Report.link)).one() is None
     required = tmp_path / "required.yaml"
     required.write_text("- record: lesson\n  text: null\n")
     with pytest.raises(DefinitionError, match=r"required\.yaml:1: lesson: text is required"):
-        import_file(service, SECRETARIAT, water, required)
+        service.evidence.import_file(partnership=water, path=required)
 
 
 def test_every_problem_of_the_file_is_listed_and_nothing_written(
-    service: PartnershipService, engine: Engine, water: str, tmp_path: Path
+    service: Mspflow, engine: Engine, water: str, tmp_path: Path
 ) -> None:
-    record(service, SECRETARIAT, water, "sdg", {"code": "6.1"})
+    service.evidence.record(partnership=water, kind="sdg", values={"code": "6.1"})
     path = tmp_path / "many.csv"
     path.write_text(
         "record,code,name,sector,email,text\n"
@@ -198,7 +204,7 @@ def test_every_problem_of_the_file_is_listed_and_nothing_written(
     )
     before = counts(engine)
     with pytest.raises(DefinitionError) as info:
-        import_file(service, SECRETARIAT, water, path)
+        service.evidence.import_file(partnership=water, path=path)
     lines = info.value.lines()
     assert [line.split(": ", 1)[0].rsplit(":", 1)[1] for line in lines] == [
         "3",
@@ -215,19 +221,19 @@ def test_every_problem_of_the_file_is_listed_and_nothing_written(
 
 
 def test_problems_beyond_a_hundred_are_counted(
-    service: PartnershipService, water: str, tmp_path: Path
+    service: Mspflow, water: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("record,code\n" + "sdg,6.99\n" * 250)
     with pytest.raises(DefinitionError) as info:
-        import_file(service, SECRETARIAT, water, path)
+        service.evidence.import_file(partnership=water, path=path)
     lines = info.value.lines()
     assert len(lines) == evidence.MAX_PROBLEMS
     assert lines[-1].endswith("… and 151 more problems after this line"), lines[-1]
 
 
 def test_the_file_is_checked_before_the_write_transaction_opens(
-    service: PartnershipService,
+    service: Mspflow,
     engine: Engine,
     water: str,
     tmp_path: Path,
@@ -243,19 +249,21 @@ def test_the_file_is_checked_before_the_write_transaction_opens(
 
     def kind_of(values: dict[str, Any]) -> str:
         if not meanwhile:  # a real second writer, on its own connection and transaction
-            other = PartnershipService(engine, service.clock)
+            other = Mspflow(engine=engine, clock=service.clock, actor=SECRETARIAT)
             meanwhile.append(
-                record(other, SECRETARIAT, water, "lesson", {"text": "Meanwhile"}).text
+                other.evidence.record(
+                    partnership=water, kind="lesson", values={"text": "Meanwhile"}
+                ).kind
             )
         return real(values)
 
     monkeypatch.setattr(evidence, "_kind_of", kind_of)
     with pytest.raises(ConcurrentChange, match=r"changed while rows\.yaml was being checked"):
-        import_file(service, SECRETARIAT, water, path)
+        service.evidence.import_file(partnership=water, path=path)
     with read_session(engine) as s:
         assert list(s.exec(select(m.Lesson.text))) == ["Meanwhile"]
     monkeypatch.setattr(evidence, "_kind_of", real)
-    assert import_file(service, SECRETARIAT, water, path) == {"lesson": 1}
+    assert service.evidence.import_file(partnership=water, path=path).counts == {"lesson": 1}
 
 
 # --------------------------------------------------------------------------- hostile files
@@ -335,9 +343,11 @@ def test_a_hostile_file_is_refused_in_one_line(
 
 
 def test_rows_of_several_kinds_interleaved_keep_their_own_defaults(
-    service: PartnershipService, engine: Engine, water: str, tmp_path: Path
+    service: Mspflow, engine: Engine, water: str, tmp_path: Path
 ) -> None:
-    record(service, SECRETARIAT, water, "partner", {"name": "VWN", "sector": "ngo"})
+    service.evidence.record(
+        partnership=water, kind="partner", values={"name": "VWN", "sector": "ngo"}
+    )
     path = tmp_path / "mixed.csv"
     path.write_text(
         "record,partner,kind,description,committed,text\n"
@@ -346,7 +356,10 @@ def test_rows_of_several_kinds_interleaved_keep_their_own_defaults(
         "resource,VWN,in-kind,Pumps,,\n"
         "lesson,,,,,Ask twice\n"
     )
-    assert import_file(service, SECRETARIAT, water, path) == {"resource": 2, "lesson": 2}
+    assert service.evidence.import_file(partnership=water, path=path).counts == {
+        "resource": 2,
+        "lesson": 2,
+    }
     with read_session(engine) as s:
         resources = s.exec(select(m.Resource).order_by(m.Resource.id)).all()
         lessons = s.exec(select(m.Lesson).order_by(m.Lesson.id)).all()

@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from mspflow.engine import PartnershipService
 from mspflow.errors import InvalidInput
-from mspflow.evidence import record
+from mspflow.services import Mspflow
 from mspflow.store import models as m
-from tests.conftest import SECRETARIAT
+from mspflow.store.lookup import find
 
 
 def _waiting_for_a_lock(engine: Engine) -> int:
@@ -30,13 +29,13 @@ def _waiting_for_a_lock(engine: Engine) -> int:
 
 
 def test_a_record_waits_for_the_lock_and_then_sees_the_other_write(
-    engine: Engine, service: PartnershipService, water: str
+    engine: Engine, service: Mspflow, water: str
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite's BEGIN IMMEDIATE serialises whole transactions; see test_import")
     holder = Session(engine)
     holder.begin()
-    p = service.get(holder, water, for_update=True)
+    p = find(holder, water, for_update=True)
     holder.add(
         m.SdgTarget(
             partnership_id=p.id, code="6.1", recorded_by="ana", recorded_at=service.clock.now()
@@ -47,7 +46,9 @@ def test_a_record_waits_for_the_lock_and_then_sees_the_other_write(
 
     def second() -> None:
         try:
-            outcome.append(record(service, SECRETARIAT, water, "sdg", {"code": "6.1"}))
+            outcome.append(
+                service.evidence.record(partnership=water, kind="sdg", values={"code": "6.1"})
+            )
         except Exception as exc:  # what it raised is the result under test
             outcome.append(exc)
 

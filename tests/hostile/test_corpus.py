@@ -24,7 +24,7 @@ from sqlalchemy import Engine, inspect, text
 
 from mspflow.audit.verify import verify_chain
 from mspflow.cli import main
-from mspflow.errors import EXIT_CODES
+from mspflow.cli.base import EXIT_MEANINGS as EXIT_CODES
 from mspflow.store import make_engine
 from tests.conftest import BACKENDS, Backend, open_backend
 from tests.hostile.corpus import Case, cases

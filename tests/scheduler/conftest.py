@@ -20,30 +20,28 @@ from sqlalchemy import Engine
 
 from mspflow.clock import ManualClock
 from mspflow.definition import Workflow
-from mspflow.demo import _record_step
-from mspflow.engine import PartnershipService
 from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
-from mspflow.scheduler.sweep import Sweeper
-from tests.conftest import SECRETARIAT
+from mspflow.services import Mspflow
+from mspflow.services.sweep import Sweeper
+from mspflow.walk import record_step
 
 PARTNER_EMAILS = {"dara@mrd.example.org", "lina@vwn.example.org", "rith@mekongpumps.example.com"}
 
 
 @pytest.fixture
-def water(service: PartnershipService, msp: Workflow, msp_text: str) -> str:
+def water(service: Mspflow, msp: Workflow, msp_text: str) -> str:
     """A partnership in step 7 (Berlin time), with the walk's schedules: monthly
     coordination meetings from 2027-03-04 09:00 and monthly monitoring from 2027-03-25."""
-    slug = service.create(
-        SECRETARIAT,
+    slug = service.partnerships.create(
         name="Safe water",
-        wf=msp,
+        workflow=msp,
         definition_text=msp_text,
         slug="water",
         timezone="Europe/Berlin",
-    ).slug
+    ).id
     for step in range(1, 7):
-        _record_step(service, SECRETARIAT, slug, step)
-        service.move(SECRETARIAT, slug, kind="advance")
+        record_step(service, slug, step)
+        service.partnerships.move(partnership=slug, kind="advance")
     return slug
 
 

@@ -18,7 +18,7 @@ __all__ = ["sweep_once"]
 def sweep_once(config: dict[str, Any], conn: Connection) -> None:
     from mspflow.clock import ManualClock, parse_instant
     from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
-    from mspflow.scheduler.sweep import Sweeper
+    from mspflow.services.sweep import Sweeper
     from mspflow.store import make_engine
     from tests.support.worker import Channel, pause_points
 

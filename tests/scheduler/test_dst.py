@@ -22,8 +22,8 @@ from sqlmodel import select
 
 from mspflow.clock import ManualClock
 from mspflow.scheduler.calendar import build_calendar, write_calendar
-from mspflow.scheduler.status import schedule_items
 from mspflow.scheduler.times import occurrences
+from mspflow.services.status import schedule_items
 from mspflow.store import models as m
 from mspflow.store import read_session
 from tests.scheduler.test_isolation import add_schedule

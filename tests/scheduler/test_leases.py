@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from mspflow.clock import ManualClock
 from mspflow.scheduler.notify import EmailChannel, TerminalChannel, message_id
-from mspflow.scheduler.sweep import Sweeper, SweepReport
+from mspflow.services.sweep import Sweeper, SweepReport
 from tests.scheduler.conftest import Inbox, plain_smtp, running_smtp
 from tests.scheduler.test_isolation import add_schedule
 from tests.scheduler.test_sweep import berlin, notifications

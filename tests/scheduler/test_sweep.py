@@ -21,12 +21,11 @@ from sqlmodel import col, select
 
 from mspflow import history
 from mspflow.clock import ManualClock
-from mspflow.engine import PartnershipService
-from mspflow.evidence import record
-from mspflow.scheduler.sweep import SweepReport
+from mspflow.services import Mspflow
+from mspflow.services.sweep import SweepReport
 from mspflow.store import models as m
 from mspflow.store import read_session
-from tests.conftest import SECRETARIAT
+from mspflow.store.lookup import find
 from tests.scheduler.conftest import (
     PARTNER_EMAILS,
     Inbox,
@@ -120,7 +119,7 @@ def test_each_reminder_reaches_each_recipient_once(
 def test_missing_minutes_raise_an_overdue_flag_escalated_to_the_secretariat(
     engine: Engine,
     clock: ManualClock,
-    service: PartnershipService,
+    service: Mspflow,
     water: str,
     sweeper_for: Any,
     smtp_server: Any,
@@ -139,12 +138,16 @@ def test_missing_minutes_raise_an_overdue_flag_escalated_to_the_secretariat(
     assert [rcpt for rcpt, _ in inbox.delivered()] == ["ana@example.org"]
     assert "overdue" in inbox.messages[0][2]["Subject"]
     # The minutes arrive late: the flag is resolved, not raised again.
-    record(service, SECRETARIAT, water, "meeting", {"on": "2027-03-12", "minutes": "Late start"})
+    service.evidence.record(
+        partnership=water, kind="meeting", values={"on": "2027-03-12", "minutes": "Late start"}
+    )
     clock.advance(timedelta(hours=1))
     assert sweeper.sweep().resolved == 1
     assert fired(engine, "overdue")[0].resolved_at is not None
     # April's meeting is held on time: no flag for it.
-    record(service, SECRETARIAT, water, "meeting", {"on": "2027-04-04", "minutes": "On time"})
+    service.evidence.record(
+        partnership=water, kind="meeting", values={"on": "2027-04-04", "minutes": "On time"}
+    )
     clock.set(berlin(2027, 4, 12))
     sweeper.sweep()
     assert len(fired(engine, "overdue")) == 2  # April's monitoring is missing, not the meeting
@@ -154,34 +157,31 @@ def test_missing_minutes_raise_an_overdue_flag_escalated_to_the_secretariat(
 def test_a_due_quarterly_review_moves_step_7_to_9_as_the_scheduler(
     engine: Engine,
     clock: ManualClock,
-    service: PartnershipService,
+    service: Mspflow,
     water: str,
     sweeper_for: Any,
 ) -> None:
-    record(
-        service,
-        SECRETARIAT,
-        water,
-        "schedule",
-        {"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
+    service.evidence.record(
+        partnership=water,
+        kind="schedule",
+        values={"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
     )
     sweeper = sweeper_for()
     clock.set(berlin(2027, 4, 15) - timedelta(seconds=1))
     sweeper.sweep()
     with read_session(engine) as s:
-        assert service.get(s, water).state == "delivering"
+        assert find(s, water).state == "delivering"
     clock.set(berlin(2027, 4, 15))
     report = sweeper.sweep()
     assert report.moved == [water]
     with read_session(engine) as s:
-        p = service.get(s, water)
+        p = find(s, water)
         assert p.state == "reviewing"
-        events = service.history(s, p)
         everything = list(s.exec(select(m.HistoryEvent).order_by(col(m.HistoryEvent.seq))))
-    last = events[-1]
+    last = service.partnerships.history(partnership=water).events[-1]
     assert (last.actor, last.role, last.kind) == ("scheduler", "system", "review-due")
     assert (last.from_state, last.to_state) == ("delivering", "reviewing")
-    assert json.loads(last.data)["occurrence"] == "2027-04-15T07:00Z"
+    assert last.data["occurrence"] == "2027-04-15T07:00Z"
     assert list(history.verify(everything)) == []
     moves = [t for t in fired(engine, "review-due") if t.outcome == "moved"]
     assert len(moves) == 1 and detail(moves[0])["seq"] == last.seq
@@ -189,8 +189,8 @@ def test_a_due_quarterly_review_moves_step_7_to_9_as_the_scheduler(
     sweeper.sweep()
     clock.set(berlin(2027, 7, 15))
     sweeper.sweep()
-    with read_session(engine) as s:
-        assert [e.kind for e in service.history(s, service.get(s, water))].count("review-due") == 1
+    events = service.partnerships.history(partnership=water).events
+    assert [e.kind for e in events].count("review-due") == 1
     outcomes = [t.outcome for t in fired(engine, "review-due")]
     assert outcomes == ["moved", "not-applicable"]
 
@@ -275,7 +275,7 @@ KILLER = textwrap.dedent(
     from datetime import datetime
     from mspflow.clock import ManualClock
     from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
-    from mspflow.scheduler.sweep import Sweeper
+    from mspflow.services.sweep import Sweeper
     from mspflow.store import make_engine
 
     url, now, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -288,9 +288,9 @@ KILLER = textwrap.dedent(
         ManualClock(datetime.fromisoformat(now)),
         channels=channels,
         name="doomed",
-        on_claimed=lambda: os.kill(os.getpid(), signal.SIGKILL),
     )
-    sweeper.sweep()
+    sweeper.fire()  # claimed, with its notifications: the first half of a sweep
+    os.kill(os.getpid(), signal.SIGKILL)  # dies before delivering any
     """
 )
 
@@ -417,7 +417,7 @@ def test_the_end_of_the_time_frame_reminds_the_secretariat(
 
 
 def test_the_midterm_review_follows_the_time_frame(
-    engine: Engine, service: PartnershipService, water: str
+    engine: Engine, service: Mspflow, water: str
 ) -> None:
     def midterms() -> list[tuple[date, bool]]:
         with read_session(engine) as s:
@@ -425,7 +425,7 @@ def test_the_midterm_review_follows_the_time_frame(
             return [(r.starts_on, r.active) for r in rows]
 
     assert midterms() == [(date(2028, 2, 29), True)]  # day 365 of 730
-    record(service, SECRETARIAT, water, "scope", {"end": "2028-02-29"})
+    service.evidence.record(partnership=water, kind="scope", values={"end": "2028-02-29"})
     assert midterms() == [(date(2028, 2, 29), False), (date(2027, 8, 30), True)]
 
 
@@ -436,7 +436,7 @@ def test_email_goes_over_starttls_with_a_login(
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     from mspflow.scheduler.notify import EmailChannel, SmtpConfig, TerminalChannel
-    from mspflow.scheduler.sweep import Sweeper
+    from mspflow.services.sweep import Sweeper
 
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -499,16 +499,14 @@ def test_email_goes_over_starttls_with_a_login(
 
 
 def test_a_review_due_after_a_person_moved_the_partnership_is_not_applicable(
-    engine: Engine, clock: ManualClock, service: PartnershipService, water: str
+    engine: Engine, clock: ManualClock, service: Mspflow, water: str
 ) -> None:
-    from mspflow.scheduler.sweep import Sweeper
+    from mspflow.services.sweep import Sweeper
 
-    record(
-        service,
-        SECRETARIAT,
-        water,
-        "schedule",
-        {"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
+    service.evidence.record(
+        partnership=water,
+        kind="schedule",
+        values={"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
     )
 
     class Stale(Sweeper):
@@ -516,7 +514,9 @@ def test_a_review_due_after_a_person_moved_the_partnership_is_not_applicable(
 
         def _plans(self, s: Any) -> Any:
             plans = super()._plans(s)
-            service.move(SECRETARIAT, water, kind="revisit", dest="5", reason="a lead left")
+            service.partnerships.move(
+                partnership=water, kind="revisit", dest="5", reason="a lead left"
+            )
             return plans
 
     clock.set(berlin(2027, 4, 15))
@@ -525,4 +525,4 @@ def test_a_review_due_after_a_person_moved_the_partnership_is_not_applicable(
     [review] = fired(engine, "review-due")
     assert review.outcome == "not-applicable" and "5 Structuring" in detail(review)["why"]
     with read_session(engine) as s:
-        assert service.get(s, water).state == "structuring"
+        assert find(s, water).state == "structuring"

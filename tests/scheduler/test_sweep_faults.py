@@ -27,12 +27,12 @@ from sqlmodel import col, select
 
 from mspflow import history
 from mspflow.clock import ManualClock
-from mspflow.engine import PartnershipService
-from mspflow.evidence import record
 from mspflow.scheduler.notify import message_id
+from mspflow.services import Mspflow
 from mspflow.store import models as m
 from mspflow.store import read_session
-from tests.conftest import SECRETARIAT, Backend
+from mspflow.store.lookup import find
+from tests.conftest import Backend
 from tests.scheduler.sweep_worker import sweep_once
 from tests.scheduler.test_sweep import berlin
 from tests.support.faults import Harness, Job
@@ -55,18 +55,16 @@ def test_sigkill_during_sweeps_loses_and_repeats_nothing(
     backend: Backend,
     engine: Engine,
     clock: ManualClock,
-    service: PartnershipService,
+    service: Mspflow,
     water: str,
     smtp_server: Any,
     sweeper_for: Any,
 ) -> None:
     inbox, port = smtp_server
-    record(
-        service,
-        SECRETARIAT,
-        water,
-        "schedule",
-        {"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
+    service.evidence.record(
+        partnership=water,
+        kind="schedule",
+        values={"kind": "review-panel", "cadence": "quarterly", "start": "2027-04-15"},
     )
     since = baseline(engine)
     url = engine.url.render_as_string(hide_password=False)
@@ -109,7 +107,7 @@ def test_sigkill_during_sweeps_loses_and_repeats_nothing(
         fired = list(s.exec(select(m.FiredTrigger)))
         outbox = list(s.exec(select(m.Notification)))
         events = list(s.exec(select(m.HistoryEvent).order_by(col(m.HistoryEvent.seq))))
-        state = service.get(s, water).state
+        state = find(s, water).state
     # Which reminders were sent or skipped depends on the order the moments were
     # swept in (a reminder for a meeting already past is skipped); that each was
     # handled exactly once is the unique key's doing, checked here by content.

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
+from mspflow.services import Mspflow
 from mspflow.store import models as m
 from mspflow.store import read_session
 from tests.conftest import Backend
@@ -31,7 +31,7 @@ SECONDS = 4.0
 def test_eight_processes_lose_nothing_and_never_fork_the_chain(
     backend: Backend,
     engine: Engine,
-    service: PartnershipService,
+    service: Mspflow,
     msp: Workflow,
     msp_text: str,
 ) -> None:

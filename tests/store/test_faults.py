@@ -22,10 +22,10 @@ from sqlalchemy import Engine, text
 from sqlmodel import col, select
 
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
+from mspflow.services import Mspflow
 from mspflow.store import models as m
 from mspflow.store import read_session, write_session
-from tests.conftest import SECRETARIAT, Backend
+from tests.conftest import Backend
 from tests.support.faults import REPO, Harness, Job
 from tests.support.figures import report
 from tests.support.invariants import baseline, check_store
@@ -44,7 +44,7 @@ MAX_KILLS = 30
 def test_sigkill_during_transitions_loses_nothing(
     backend: Backend,
     engine: Engine,
-    service: PartnershipService,
+    service: Mspflow,
     msp: Workflow,
     msp_text: str,
 ) -> None:
@@ -108,12 +108,12 @@ def test_sigkill_during_transitions_loses_nothing(
 
 
 def test_the_invariants_catch_what_a_crash_could_leave(
-    engine: Engine, service: PartnershipService, msp: Workflow, msp_text: str
+    engine: Engine, service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     """The checks above can fail: a state change without its event, a lost write."""
     [slug] = prepare(service, msp, msp_text, ["Water"])
     since = baseline(engine)
-    service.move(SECRETARIAT, slug, kind="advance")
+    service.partnerships.move(partnership=slug, kind="advance")
     assert check_store(engine, since) == {"events": 1, "lessons": 0}
     with write_session(engine) as s:
         s.execute(text("UPDATE partnership SET state = 'planning' WHERE slug = :s"), {"s": slug})

@@ -17,13 +17,12 @@ from sqlmodel import SQLModel, col, select
 from mspflow import history
 from mspflow.clock import ManualClock
 from mspflow.definition import Workflow
-from mspflow.engine import PartnershipService
 from mspflow.errors import StorageError
-from mspflow.evidence import record
+from mspflow.services import Mspflow
+from mspflow.services.users import add_first_user
 from mspflow.store import check_schema, create_schema, make_engine, read_session, write_session
 from mspflow.store import models as m
 from mspflow.store.migrations import HEAD, KNOWN, read_status, revision_for, script, upgrade
-from mspflow.users import add_user
 from tests.conftest import SECRETARIAT, invoke
 
 
@@ -101,24 +100,31 @@ def test_append_only_triggers_come_with_the_first_revision(bare: Engine) -> None
 
 def _fill(engine: Engine, wf: Workflow, wf_text: str) -> None:
     """Partnerships, evidence, waivers, gate debt and history, written at revision 0001."""
-    from mspflow.demo import record_piece
-    from mspflow.walk import WALK
+    from mspflow.walk import WALK, record_piece
 
     clock = ManualClock(_start())
-    add_user(engine, clock, None, "ana", "secretariat", "ana@example.org", first=True)
-    add_user(engine, clock, SECRETARIAT, "ivo", "auditor", None)
-    service = PartnershipService(engine, clock)
-    water = service.create(SECRETARIAT, name="Safe water", wf=wf, definition_text=wf_text).slug
+    add_first_user(engine, clock.now(), "ana", "ana@example.org")
+    Mspflow(engine=engine, clock=clock, actor=SECRETARIAT).users.add(
+        name="ivo", role="auditor", email=None
+    )
+    service = Mspflow(engine=engine, clock=clock, actor=SECRETARIAT)
+    water = service.partnerships.create(name="Safe water", workflow=wf, definition_text=wf_text).id
     for step in (1, 2, 3):
         for records in WALK[step].values():
-            record_piece(service, SECRETARIAT, water, records)
-        service.move(SECRETARIAT, water, kind="advance")
-    service.move(SECRETARIAT, water, kind="revisit", dest="2", reason="a partner withdrew")
-    ongoing = service.create(
-        SECRETARIAT, name="Ongoing", wf=wf, definition_text=wf_text, at_step="5"
-    ).slug
-    service.waive(SECRETARIAT, ongoing, "challenge-framed", "set by the charter", step="1")
-    record(service, SECRETARIAT, ongoing, "lesson", {"text": "Start with the water users"})
+            record_piece(service.as_user(SECRETARIAT), water, records)
+        service.partnerships.move(partnership=water, kind="advance")
+    service.partnerships.move(
+        partnership=water, kind="revisit", dest="2", reason="a partner withdrew"
+    )
+    ongoing = service.partnerships.create(
+        name="Ongoing", workflow=wf, definition_text=wf_text, at_step="5"
+    ).id
+    service.partnerships.waive(
+        partnership=ongoing, criterion="challenge-framed", reason="set by the charter", step="1"
+    )
+    service.evidence.record(
+        partnership=ongoing, kind="lesson", values={"text": "Start with the water users"}
+    )
 
 
 def _downgrade(engine: Engine, target: str) -> None:
@@ -168,11 +174,13 @@ def test_upgrade_from_the_first_revision_keeps_every_row(
     before = _counts(engine, old_tables)
     chain_before = [(e.seq, e.hash) for e in _chain(engine)]
     assert before["partnership"] == 2 and before["history_event"] == 7 and before["partner"] == 3
-    with pytest.raises(StorageError, match="run 'mspflow db upgrade'"):
+    with pytest.raises(StorageError, match="upgrade its schema") as info:
         check_schema(engine)
+    assert info.value.action == "upgrade"
     engine.dispose()
 
-    assert "is not supported" in one_line(cli(db_url, "partnership", "list", code=9))
+    refused = one_line(cli(db_url, "partnership", "list", code=9))
+    assert "is not supported" in refused and "(upgrade its schema: 'mspflow db upgrade')" in refused
     out = cli(db_url, "db", "upgrade")
     assert f"upgraded from revision {KNOWN[0]} to {HEAD}" in out
     assert "up to date" in cli(db_url, "db", "upgrade")  # a second run changes nothing

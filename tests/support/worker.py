@@ -52,16 +52,19 @@ def prepare(service: Any, wf: Any, wf_text: str, names: list[str]) -> list[str]:
     """Partnerships at step 1 holding the evidence of steps 1 and 2, so that every
     move in :data:`PLAN` passes its gate; returns their ids."""
     from mspflow.auth import Actor
-    from mspflow.demo import record_piece
-    from mspflow.walk import WALK
+    from mspflow.walk import WALK, record_piece
 
     ana = Actor("ana", "secretariat")
     slugs = []
     for name in names:
-        slug = service.create(ana, name=name, wf=wf, definition_text=wf_text).slug
+        slug = (
+            service.as_user(ana)
+            .partnerships.create(name=name, workflow=wf, definition_text=wf_text)
+            .id
+        )
         for step in (1, 2):
             for records in WALK[step].values():
-                record_piece(service, ana, slug, records)
+                record_piece(service.as_user(ana), slug, records)
         slugs.append(slug)
     return slugs
 

@@ -93,7 +93,9 @@ class Status:
         if self.state in ("empty", "foreign"):
             return StorageError(
                 f"the database at {where} is not an mspflow database (no schema_version table)",
-                hint="run 'mspflow init' to create one",
+                hint="create one first",
+                action="init",
+                field="db",
             )
         if self.state == "newer" and v is not None and v > SCHEMA_VERSION:
             return StorageError(
@@ -110,18 +112,21 @@ class Status:
             return StorageError(
                 f"database schema revision {r} (version {v}) is unknown to this mspflow "
                 f"(it knows {KNOWN[0]} to {HEAD})",
-                hint="check that --db points at the right database",
+                hint="check that this is the right database",
+                field="db",
             )
         if self.state == "legacy":
             return StorageError(
                 f"database schema version {v} has no migration record "
                 "(it was made before mspflow used migrations)",
-                hint="run 'mspflow db upgrade' once",
+                hint="upgrade its schema once",
+                action="upgrade",
             )
         return StorageError(
             f"database schema version {v} is not supported by this mspflow "
             f"(it uses version {SCHEMA_VERSION})",
-            hint="run 'mspflow db upgrade'",
+            hint="upgrade its schema",
+            action="upgrade",
         )
 
 
@@ -194,9 +199,7 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[Status, Status]:
             raise problem
         if before.state == "legacy":
             assert before.schema_version is not None
-            MigrationContext.configure(conn).stamp(
-                scripts, revision_for(before.schema_version)
-            )
+            MigrationContext.configure(conn).stamp(scripts, revision_for(before.schema_version))
         cfg = config()
         cfg.attributes["connection"] = conn
 
@@ -207,4 +210,3 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[Status, Status]:
             scripts.run_env()
         after = read_status(conn)
     return before, after
-

@@ -1,9 +1,10 @@
-"""Recording evidence: one declarative spec per kind of record.
+"""Recording evidence: one record at a time, or a bulk file of them.
 
-The same :data:`RECORDS` table drives the ``mspflow record KIND`` commands and
-bulk import from YAML or CSV, so a field is validated the same way wherever it
-comes from: each value passes the rule of :mod:`mspflow.inputs` its type names,
-and a wrong one raises :class:`~mspflow.errors.InvalidInput` naming the field.
+The kinds and their fields are declared once (:mod:`mspflow.definition.kinds`);
+a value is validated the same way wherever it comes from (a command line, a
+form, a bulk file): each passes the rule of :mod:`mspflow.inputs` its type
+names, and a wrong one raises :class:`~mspflow.errors.InvalidInput` naming the
+field.
 
 Recording happens in two phases. :class:`_Batch` checks rows against what is
 stored (partners, components, the time frame, what is already recorded) and
@@ -24,17 +25,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mspflow import inputs
-from mspflow.auth import Actor, require_role
-from mspflow.definition.checks import RISK_AREAS
+from mspflow.definition.kinds import RECORD_KEY, EvidenceKind, FieldSpec, recordable
 from mspflow.definition.model import CADENCE_DAYS
-from mspflow.engine import PartnershipService, definition_for
 from mspflow.errors import (
     ConcurrentChange,
     DefinitionError,
@@ -45,21 +45,17 @@ from mspflow.errors import (
 )
 from mspflow.inputs import shown
 from mspflow.scheduler.times import check_start, midterm_date
+from mspflow.services.readmodels import ImportResult, RecordResult
 from mspflow.store import models as m
-from mspflow.store import read_session, write_session
+from mspflow.store.definitions import definition_for
+from mspflow.store.lookup import find
 
-__all__ = [
-    "RECORDS",
-    "RECORD_KEY",
-    "FieldSpec",
-    "RecordSpec",
-    "import_file",
-    "record",
-    "sdg_targets",
-]
+if TYPE_CHECKING:
+    from mspflow.services.context import Context
+    from mspflow.services.partnerships import Partnerships
 
-#: The key (YAML) or column (CSV) naming a bulk row's kind of record; no field is named so.
-RECORD_KEY = "record"
+__all__ = ["RECORDS", "RECORD_KEY", "Evidence", "sdg_targets"]
+
 #: A bulk file larger than this is refused (split it): about a million short rows.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Problems listed for one bulk file; the rest are counted.
@@ -68,47 +64,9 @@ MAX_PROBLEMS = 100
 MAX_ITEMS = 1_000
 #: Reminder lead days of one schedule.
 MAX_LEAD_DAYS = 10
-#: The largest resource amount (a hundred billion in any currency): more is a typo.
-AMOUNT_MAX = 100_000_000_000
 
-
-@dataclass(frozen=True)
-class FieldSpec:
-    name: str
-    # text | line | email | date | bool | number | days | day-list | zone | time | choice
-    # | sdg | partner | component | objective
-    type: str = "text"
-    required: bool = False
-    help: str = ""
-    choices: tuple[str, ...] = ()
-    multiple: bool = False
-    argument: bool = False  # positional on the command line
-    column: str | None = None  # the model attribute, when it differs from ``name``
-    limit: int = 0  # characters (text, line) or magnitude (number); 0: the rule's default
-
-    @property
-    def attr(self) -> str:
-        return self.column or self.name
-
-    @property
-    def option(self) -> str:
-        """How the field is named on the command line."""
-        return self.name.upper() if self.argument else "--" + self.name.replace("_", "-")
-
-
-@dataclass(frozen=True)
-class RecordSpec:
-    kind: str
-    model: type[Any]
-    task: str
-    help: str
-    fields: tuple[FieldSpec, ...]
-    single: bool = False  # one row per partnership, updated in place
-
-
-F = FieldSpec
-#: Links and document references: one line, longer than a name.
-LINK_MAX = 2_000
+#: The kinds recorded with ``mspflow record`` and bulk import, from the registry.
+RECORDS: Mapping[str, EvidenceKind] = MappingProxyType({k.kind: k for k in recordable()})
 
 
 # --------------------------------------------------------------------------- SDG targets
@@ -119,7 +77,7 @@ def sdg_targets() -> frozenset[str]:
     """The 169 SDG target codes ("6.1", "6.a"), from the Open SDG data shipped in mspflow."""
     import yaml
 
-    path = Path(__file__).parent / "data" / "sdg_targets.yml"
+    path = Path(__file__).parent.parent / "data" / "sdg_targets.yml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return frozenset(k.removesuffix("-title").replace("-", ".") for k in data)
 
@@ -134,279 +92,6 @@ def _sdg_code(value: str, label: str) -> str:
         )
     return code
 
-
-# --------------------------------------------------------------------------- the kinds
-
-_PROFILE_TEXT = (
-    "challenge", "senior_support", "partnering_rationale",
-    "partner_kinds_needed", "problem_definition", "target_population", "baseline_conditions",
-    "shared_goal", "policy_coherence", "indicator_baseline",
-)  # fmt: skip
-
-RECORDS: Mapping[str, RecordSpec] = {
-    r.kind: r
-    for r in (
-        RecordSpec(
-            "profile",
-            m.Profile,
-            "1.1-2.4",
-            "Facts of steps 1-2 and the start date (6.1).",
-            (
-                F("challenge"),
-                F("lead_organization", "line"),
-                *(F(n) for n in _PROFILE_TEXT[1:]),
-                F("implementation_start", "date"),
-            ),
-            single=True,
-        ),
-        RecordSpec(
-            "scope",
-            m.Scope,
-            "2.3",
-            "Outputs, geography, time frame, resources, limits.",
-            (
-                F("outputs"),
-                F("geographic_focus"),
-                F("start", "date", column="start_date"),
-                F("end", "date", column="end_date"),
-                F("resources_needed"),
-                F("out_of_scope"),
-            ),
-            single=True,
-        ),
-        RecordSpec(
-            "governance",
-            m.Governance,
-            "3.5",
-            "Governance and the process baseline.",
-            (F("procedures"), F("process_baseline")),
-            single=True,
-        ),
-        RecordSpec(
-            "decision-making",
-            m.DecisionMaking,
-            "5.3",
-            "How decisions are taken, including in emergencies.",
-            (F("structure"), F("contingency_process")),
-            single=True,
-        ),
-        RecordSpec(
-            "sdg",
-            m.SdgTarget,
-            "1.1",
-            "Link an SDG target (e.g. 6.1).",
-            (F("code", "sdg", True, "target code", argument=True),),
-        ),
-        RecordSpec(
-            "objective",
-            m.Objective,
-            "2.2",
-            "An objective of the partnership.",
-            (F("text", required=True, argument=True),),
-        ),
-        RecordSpec(
-            "partner",
-            m.Partner,
-            "1.4",
-            "A partner organization.",
-            (
-                F("name", "line", True, argument=True),
-                F("sector", "line", True),
-                F("contact", "line", column="contact_name"),
-                F("email", "email", column="contact_email"),
-                F("can_decide", "bool", help="the contact can commit the organization"),
-                F("objectives"),
-                F("accountable_to"),
-            ),
-        ),
-        RecordSpec(
-            "resource",
-            m.Resource,
-            "3.1",
-            "A resource a partner brings.",
-            (
-                F("partner", "partner", True, argument=True, column="partner_id"),
-                F("kind", "choice", True, choices=("in-kind", "financial")),
-                F("description", required=True),
-                F("amount", "number", limit=AMOUNT_MAX),
-                F("committed", "bool"),
-                F("mobilized", "bool"),
-            ),
-        ),
-        RecordSpec(
-            "risk",
-            m.Risk,
-            "3.2",
-            "A risk of partnering, with its mitigation.",
-            (
-                F("area", "choice", True, choices=RISK_AREAS),
-                F("description", required=True),
-                F("mitigation"),
-            ),
-        ),
-        RecordSpec(
-            "signature",
-            m.Signature,
-            "3.4",
-            "A partner signed the partnering agreement.",
-            (
-                F("partner", "partner", True, argument=True, column="partner_id"),
-                F("on", "date", column="signed_on"),
-                F("document", "line", limit=LINK_MAX),
-            ),
-        ),
-        RecordSpec(
-            "component",
-            m.Component,
-            "4.1",
-            "A component and the objectives it serves.",
-            (
-                F("name", "line", True, argument=True),
-                F("objective", "objective", multiple=True, column="-"),
-            ),
-        ),
-        RecordSpec(
-            "component-lead",
-            m.ComponentLead,
-            "5.2",
-            "A partner leads a component.",
-            (
-                F("component", "component", True, argument=True, column="component_id"),
-                F("partner", "partner", True, argument=True, column="partner_id"),
-                F("joint", "bool"),
-            ),
-        ),
-        RecordSpec(
-            "activity",
-            m.Activity,
-            "4.2",
-            "An activity with one responsible partner.",
-            (
-                F("component", "component", True, argument=True, column="component_id"),
-                F("name", "line", True, argument=True),
-                F("responsible", "partner", True, column="responsible_partner_id"),
-                F("start", "date"),
-                F("end", "date"),
-            ),
-        ),
-        RecordSpec(
-            "leadership",
-            m.OverallLead,
-            "5.1",
-            "Name the partner leading overall.",
-            (F("partner", "partner", True, argument=True, column="partner_id"),),
-        ),
-        RecordSpec(
-            "leadership-agreement",
-            m.LeadershipAgreement,
-            "5.1",
-            "A partner agrees to the overall lead.",
-            (F("partner", "partner", True, argument=True, column="partner_id"),),
-        ),
-        RecordSpec(
-            "schedule",
-            m.Schedule,
-            "7.1/8.1",
-            "An agreed cadence: meetings, monitoring, reporting, reviews.",
-            (
-                F("kind", "line", True, argument=True),
-                F("cadence", "line", help="default: the kind's own (once for midterm)"),
-                F("start", "date", column="starts_on", help="first date (derived for midterm)"),
-                F("at", "time", column="local_time", help="local time HH:MM"),
-                F("timezone", "zone", help="IANA name, e.g. Asia/Phnom_Penh"),
-                F("lead_days", "day-list", help="days before, e.g. 7,1"),
-                F("grace_days", "days", help="days to log the record"),
-            ),
-        ),
-        RecordSpec(
-            "meeting",
-            m.Meeting,
-            "7.1",
-            "A coordination meeting, minutes, attendance.",
-            (
-                F("on", "date", column="held_on"),
-                F("minutes"),
-                F("present", "partner", multiple=True, column="-"),
-            ),
-        ),
-        RecordSpec(
-            "health-check",
-            m.HealthCheck,
-            "7.4",
-            "A health check of the partnership.",
-            (F("on", "date", column="held_on"), F("summary", required=True)),
-        ),
-        RecordSpec(
-            "monitoring",
-            m.Monitoring,
-            "8.1/8.2",
-            "Progress or process monitored.",
-            (
-                F("kind", "choice", True, choices=("progress", "process")),
-                F("on", "date", column="recorded_on"),
-                F("summary", required=True),
-            ),
-        ),
-        RecordSpec(
-            "report",
-            m.Report,
-            "8.3",
-            "A progress report issued.",
-            (
-                F("on", "date", column="issued_on"),
-                F("period", "line", True),
-                F("link", "line", limit=LINK_MAX),
-            ),
-        ),
-        RecordSpec(
-            "panel-member",
-            m.PanelMember,
-            "9.1",
-            "A partner's review-panel member.",
-            (
-                F("partner", "partner", True, argument=True, column="partner_id"),
-                F("name", "line", True),
-            ),
-        ),
-        RecordSpec(
-            "review",
-            m.Review,
-            "9.1/9.2",
-            "A review of progress or of processes.",
-            (
-                F("kind", "choice", True, choices=("progress", "process", "midterm")),
-                F("on", "date", column="held_on"),
-                F("findings", required=True),
-                F("on_track", "bool"),
-            ),
-        ),
-        RecordSpec(
-            "revision",
-            m.Revision,
-            "10.1",
-            "A revision made after review.",
-            (F("description", required=True),),
-        ),
-        RecordSpec(
-            "lesson",
-            m.Lesson,
-            "10.2",
-            "A lesson learned.",
-            (F("text", required=True, argument=True),),
-        ),
-        RecordSpec(
-            "attestation",
-            m.Attestation,
-            "any",
-            "A secretariat member attests a task is done.",
-            (
-                F("task", "line", True, argument=True),
-                F("note", required=True),
-                F("link", "line", limit=LINK_MAX),
-            ),
-        ),
-    )
-}
 
 #: Every field name of every kind: the columns a bulk CSV file may have.
 _FIELD_NAMES = frozenset(f.name for r in RECORDS.values() for f in r.fields)
@@ -514,7 +199,7 @@ class _Row:
 
     index: int
     line: int
-    spec: RecordSpec
+    spec: EvidenceKind
     values: dict[str, Any]
     lead: _Ref | None = None  # leadership-agreement: the lead agreed to
 
@@ -531,16 +216,18 @@ class _Batch:
     """Checks records for one partnership against what is stored and against the
     records checked before them (a partner added on one line, named on the next)."""
 
-    def __init__(
-        self, s: Session, service: PartnershipService, p: m.Partnership, *, options: bool
-    ) -> None:
+    def __init__(self, s: Session, now: datetime, p: m.Partnership, *, explicit: bool) -> None:
         self.slug = p.slug
         self.timezone = p.timezone
-        self.options = options  # name fields as on the command line, else as columns
+        #: Values given one by one (a command line, a form): one given empty is a
+        #: mistake. In a file a blank cell means "not given".
+        self.explicit = explicit
         self.wf = definition_for(s, p)
         if self.wf.is_final(p.state):
-            raise InvalidInput(f"partnership {p.slug} is closed; its record is final")
-        self.today = _today(service, p)
+            raise InvalidInput(
+                f"partnership {p.slug} is closed; its record is final", field="partnership"
+            )
+        self.today = _today(now, p)
         self.names: dict[str, dict[str, _Ref]] = {}
         self.ids: dict[str, set[int]] = {}
         for what, (model, column) in _TARGETS.items():
@@ -573,8 +260,9 @@ class _Batch:
         self.lead = _Ref(id=lead) if lead is not None else None
         self.rows: list[_Row] = []
 
-    def label(self, f: FieldSpec) -> str:
-        return f.option if self.options else f.name
+    @staticmethod
+    def label(f: FieldSpec) -> str:
+        return f.name
 
     # -- one record ------------------------------------------------------------
     def check(self, kind: str, values: Mapping[str, Any], line: int = 0) -> list[MspflowError]:
@@ -602,12 +290,12 @@ class _Batch:
         converted: dict[str, Any] = {}
         for f in spec.fields:
             raw = values.get(f.name)
-            if self.options and isinstance(raw, str) and not raw.strip() and not f.required:
+            if self.explicit and isinstance(raw, str) and not raw.strip() and not f.required:
                 # given on the command line, but empty: a mistake, not "leave it out"
                 errors.append(
                     InvalidInput(
                         f"{kind}: {self.label(f)} is empty",
-                        hint="give a value, or leave the option out",
+                        hint="give a value, or leave it out",
                         field=f.name,
                     )
                 )
@@ -702,7 +390,7 @@ class _Batch:
         if found is None:
             raise NotFound(
                 f"partnership {self.slug} has no {what} {shown(name)}",
-                hint=f"give its name or #id ('mspflow partnership show {self.slug}')",
+                hint="give its name or #id, as the partnership lists them",
                 field=label,
             )
         return found
@@ -721,7 +409,7 @@ class _Batch:
             if v["name"] in self.names[kind]:
                 raise InvalidInput(
                     f"{self.slug} already has a {kind} {shown(v['name'])}",
-                    hint="change it with 'mspflow partner update'" if kind == "partner" else None,
+                    hint="update that partner instead" if kind == "partner" else None,
                     field="name",
                 )
             self.names[kind][v["name"]] = here
@@ -756,7 +444,7 @@ class _Batch:
             if self.lead is None:
                 raise InvalidInput(
                     f"partnership {self.slug} has no overall lead to agree to",
-                    hint="name one first with 'mspflow record leadership P PARTNER'",
+                    hint="record the overall lead (leadership) first",
                     field="partner",
                 )
             row.lead = self.lead
@@ -767,7 +455,7 @@ class _Batch:
         elif kind == "attestation" and self.wf.task(v["task"]) is None:
             raise InvalidInput(
                 f"there is no task {shown(v['task'])} in {self.wf.name}",
-                hint="'mspflow workflow show' lists the tasks",
+                hint="the workflow definition lists its tasks",
                 field="task",
             )
 
@@ -782,7 +470,7 @@ class _Batch:
         cadence = v.setdefault("cadence", kind.default)
         if cadence is None:
             raise InvalidInput(
-                f"{'--cadence' if self.options else 'cadence'} is required for {kind.id}",
+                f"cadence is required for {kind.id}",
                 hint=f"use one of: {', '.join(kind.cadences)}",
                 field="cadence",
             )
@@ -801,13 +489,13 @@ class _Batch:
                 raise InvalidInput(
                     f"the {kind.name.lower()} of {self.slug} is derived from the time frame, "
                     "which is not recorded",
-                    hint="record it first with 'mspflow record scope P --start DATE --end DATE'",
-                    field="start",
+                    hint="record the scope's start and end first",
+                    field="kind",
                 )
             v["start"] = midterm_date(start, end)
         elif "start" not in v:
             raise InvalidInput(
-                f"{'--start' if self.options else 'start'} is required for {kind.id}",
+                f"start is required for {kind.id}",
                 hint="give the date of the first occurrence, YYYY-MM-DD",
                 field="start",
             )
@@ -827,11 +515,11 @@ def _named(exc: MspflowError, kind: str, name: str | None) -> MspflowError:
     return out
 
 
-def _today(service: PartnershipService, p: m.Partnership) -> date:
+def _today(now: datetime, p: m.Partnership) -> date:
     """Today in the partnership's time zone, by the injected clock."""
     from zoneinfo import ZoneInfo
 
-    return service.clock.now().astimezone(ZoneInfo(p.timezone)).date()
+    return now.astimezone(ZoneInfo(p.timezone)).date()
 
 
 # --------------------------------------------------------------------------- writing
@@ -843,8 +531,8 @@ _PLAIN_KINDS = frozenset(RECORDS) - {"schedule", "component", "meeting"}
 
 def _write(
     s: Session,
-    service: PartnershipService,
-    actor: Actor,
+    service: Partnerships,
+    actor: str,
     p: m.Partnership,
     rows: Sequence[_Row],
     *,
@@ -856,8 +544,8 @@ def _write(
     with one executemany per table at the end (and returned as None): a large
     import then holds the write lock for seconds, not minutes.
     """
-    slug, now = p.slug, service.clock.now()
-    stamp = {"recorded_by": actor.name, "recorded_at": now}
+    slug, now = p.slug, service.ctx.now()
+    stamp = {"recorded_by": actor, "recorded_at": now}
     made: dict[int, Any] = {}
     later: list[Callable[[], None]] = []
     pointed_at = {
@@ -924,11 +612,12 @@ def _write(
                 for f in spec.fields
                 if f.name in v and f.attr != "-"
             }
+            table: Any = m.evidence_table(spec.kind)
             if spec.single:
-                obj = s.get(spec.model, p.id) or spec.model(partnership_id=p.id, **stamp)
+                obj = s.get(table, p.id) or table(partnership_id=p.id, **stamp)
                 for name, value in columns.items():
                     setattr(obj, name, value)
-                obj.recorded_by, obj.recorded_at = actor.name, now
+                obj.recorded_by, obj.recorded_at = actor, now
                 s.add(obj)
                 if spec.kind == "scope" and obj.start_date and obj.end_date:
                     derive_midterm(obj)
@@ -937,12 +626,10 @@ def _write(
                     columns["lead_id"] = resolve(row.lead)
                 if bulk and spec.kind in _PLAIN_KINDS and row.index not in pointed_at:
                     # columns left out take the column's default, as through the ORM
-                    plain.setdefault(spec.model, []).append(
-                        {"partnership_id": p.id, **stamp, **columns}
-                    )
+                    plain.setdefault(table, []).append({"partnership_id": p.id, **stamp, **columns})
                     made[row.index] = None
                     continue
-                obj = spec.model(partnership_id=p.id, **stamp, **columns)
+                obj = table(partnership_id=p.id, **stamp, **columns)
                 s.add(obj)
                 if spec.kind == "schedule":
                     activate(obj)
@@ -961,7 +648,7 @@ def _write(
         what = rows[0].spec.kind if len(rows) == 1 else "a record"
         raise InvalidInput(
             f"{what}: already recorded for {slug} (written meanwhile by someone else)",
-            hint="nothing was written; 'mspflow partnership show' lists what is recorded",
+            hint="nothing was written; the partnership lists what is recorded",
         ) from None
     service.touch(s, p)
     return [made[row.index] for row in rows]
@@ -980,89 +667,6 @@ def _links(
                 s.add(m.MeetingAttendance(meeting_id=obj.id, partner_id=resolve(ref)))
 
     return link
-
-
-# --------------------------------------------------------------------------- recording
-
-
-def record(
-    service: PartnershipService,
-    actor: Actor,
-    ref: str,
-    kind: str,
-    values: Mapping[str, Any],
-    *,
-    session: Session | None = None,
-) -> Any:
-    """Record one piece of evidence; returns the stored row.
-
-    The partnership is read under its row lock and the record checked inside
-    the same transaction, so what was checked is what is written.
-    """
-    require_role(actor, "secretariat", action="record evidence")
-    if kind not in RECORDS:
-        raise InvalidInput(
-            f"unknown kind of record {shown(kind)}", hint="kinds: " + ", ".join(RECORDS)
-        )
-    if session is None:
-        with write_session(service.engine) as s:
-            return record(service, actor, ref, kind, values, session=s)
-    s = session
-    p = service.get(s, ref, for_update=True)
-    batch = _Batch(s, service, p, options=True)
-    errors = batch.check(kind, values)
-    if errors:
-        raise errors[0]
-    return _write(s, service, actor, p, batch.rows)[0]
-
-
-def update_partner(
-    service: PartnershipService, actor: Actor, ref: str, partner: str, values: Mapping[str, Any]
-) -> m.Partner:
-    """Change a partner's details (contact, objectives, accountability, active)."""
-    require_role(actor, "secretariat", action="update partners")
-    spec = RECORDS["partner"]
-    allowed = {f.name: f for f in spec.fields if f.name != "name"} | {
-        "active": FieldSpec("active", "bool")
-    }
-    with write_session(service.engine) as s:
-        p = service.get(s, ref, for_update=True)
-        batch = _Batch(s, service, p, options=True)
-        found = batch._target("partner", inputs.line(partner, field="PARTNER"), "PARTNER")
-        row = s.get(m.Partner, found.id)
-        assert row is not None
-        for name, raw in values.items():
-            if raw is None:
-                continue
-            f = allowed.get(name)
-            if f is None:
-                raise InvalidInput(f"partner: cannot update {shown(name)}", field=name)
-            if _absent(raw) and f.required:
-                raise InvalidInput(f"partner: {f.option} cannot be empty", field=name)
-            try:
-                value = batch._convert(f, raw) if not _absent(raw) else None
-            except MspflowError as exc:
-                raise _named(exc, "partner", name) from None
-            setattr(row, f.attr, value)
-        row.recorded_by, row.recorded_at = actor.name, service.clock.now()
-        s.add(row)
-        service.touch(s, p)
-        return row
-
-
-def mobilize(service: PartnershipService, actor: Actor, ref: str, resource_id: int) -> m.Resource:
-    """Mark a committed resource as mobilized (task 6.2)."""
-    require_role(actor, "secretariat", action="record evidence")
-    with write_session(service.engine) as s:
-        p = service.get(s, ref, for_update=True)
-        row = s.get(m.Resource, resource_id) if 0 < resource_id <= inputs.INT_MAX else None
-        if row is None or row.partnership_id != p.id:
-            raise NotFound(f"partnership {p.slug} has no resource #{resource_id}")
-        row.committed = True
-        row.mobilized = True
-        s.add(row)
-        service.touch(s, p)
-        return row
 
 
 # --------------------------------------------------------------------------- bulk import
@@ -1149,7 +753,7 @@ def _read_rows(path: Path) -> list[_Raw]:
                     name,
                     1,
                     "the file holds no records; write one per row "
-                    f"('{RECORD_KEY}' names its kind, as in 'mspflow record KIND')",
+                    f"('{RECORD_KEY}' names its kind: profile, partner, meeting ...)",
                 )
             ]
         )
@@ -1308,47 +912,174 @@ def _capped(problems: list[Problem]) -> list[Problem]:
     return [*kept, Problem(last.file, last.line, f"… and {rest:,} more problems after this line")]
 
 
-def import_file(service: PartnershipService, actor: Actor, ref: str, path: Path) -> dict[str, int]:
-    """Record every row of ``path`` in one transaction: all of them, or none.
+# --------------------------------------------------------------------------- the service
 
-    The file is read and every row checked before the write transaction opens;
-    if any is wrong, every problem is reported (file and line) and nothing is
-    written. The write transaction then only writes, under the partnership's
-    row lock, if the partnership has not changed since it was checked (else
-    :class:`ConcurrentChange`, exit 5: run the import again).
-    """
-    require_role(actor, "secretariat", action="record evidence")
-    rows = _read_rows(path)
-    problems: list[Problem] = []
-    counts: dict[str, int] = {}
-    with read_session(service.engine) as s:
-        p = service.get(s, ref)
-        seen = p.version
-        batch = _Batch(s, service, p, options=False)
-        for raw in rows:
-            values = dict(raw.values)
-            try:
-                kind = _kind_of(values)
-            except MspflowError as exc:
-                problems.append(Problem(str(path), raw.line, str(exc)))
-                continue
-            for error in batch.check(kind, values, raw.line):
-                problems.append(Problem(str(path), raw.line, str(error)))
-            if not problems:
-                counts[kind] = counts.get(kind, 0) + 1
-    if problems:
-        raise DefinitionError(_capped(problems))
-    with write_session(service.engine) as s:
-        p = service.get(s, ref, for_update=True)
-        if p.version != seen:
-            raise ConcurrentChange(
-                f"partnership {p.slug} changed while {path.name} was being checked; "
-                "nothing was written",
-                hint="run the import again",
+
+class Evidence:
+    """Recording evidence for partnerships, for one actor."""
+
+    def __init__(self, ctx: Context, partnerships: Partnerships) -> None:
+        self.ctx = ctx
+        self.partnerships = partnerships
+
+    def record(
+        self,
+        *,
+        partnership: str,
+        kind: str,
+        values: Mapping[str, Any],
+        session: Session | None = None,
+    ) -> RecordResult:
+        """Record one piece of evidence.
+
+        The partnership is read under its row lock and the record checked inside
+        the same transaction, so what was checked is what is written.
+        """
+        if kind not in RECORDS:
+            raise InvalidInput(
+                f"unknown kind of record {shown(kind)}",
+                hint="kinds: " + ", ".join(RECORDS),
+                field="kind",
             )
-        _write(s, service, actor, p, batch.rows, bulk=True)
-    return counts
+        if session is None:
+            self.partnerships.prepare(partnership)
+        with self.ctx.writing(partnership, session) as s:
+            p = find(s, partnership, for_update=True)
+            self.ctx.policy.check_record(s, p, kind)
+            batch = _Batch(s, self.ctx.now(), p, explicit=True)
+            errors = batch.check(kind, values)
+            if errors:
+                raise errors[0]
+            row = _write(s, self.partnerships, self.ctx.actor.name, p, batch.rows)[0]
+            rid = getattr(row, "id", None)
+            return RecordResult(p.slug, kind, rid if isinstance(rid, int) else None)
 
+    def attest(
+        self,
+        *,
+        partnership: str,
+        task: str,
+        note: str,
+        link: str | None = None,
+        session: Session | None = None,
+    ) -> RecordResult:
+        """Attest that a task is done (for judgment-call criteria)."""
+        values = {"task": task, "note": note, "link": link}
+        return self.record(partnership=partnership, kind="attestation", values=values,
+                           session=session)  # fmt: skip
 
-def kinds_help() -> Sequence[str]:
-    return [f"{k}: {r.help}" for k, r in RECORDS.items()]
+    def update_partner(
+        self,
+        *,
+        partnership: str,
+        partner: str,
+        values: Mapping[str, Any],
+        session: Session | None = None,
+    ) -> RecordResult:
+        """Change a partner's details (contact, objectives, accountability, active)."""
+        spec = RECORDS["partner"]
+        allowed = {f.name: f for f in spec.fields if f.name != "name"} | {
+            "active": FieldSpec("active", "bool")
+        }
+        if session is None:
+            self.partnerships.prepare(partnership)
+        with self.ctx.writing(partnership, session) as s:
+            p = find(s, partnership, for_update=True)
+            self.ctx.policy.check_change(s, p, action="update partners")
+            batch = _Batch(s, self.ctx.now(), p, explicit=True)
+            found = batch._target("partner", inputs.line(partner, field="partner"), "partner")
+            row = s.get(m.Partner, found.id)
+            assert row is not None
+            for name, raw in values.items():
+                if raw is None:
+                    continue
+                f = allowed.get(name)
+                if f is None:
+                    raise InvalidInput(f"partner: cannot update {shown(name)}", field=name)
+                if _absent(raw) and f.required:
+                    raise InvalidInput(f"partner: {f.name} cannot be empty", field=name)
+                try:
+                    value = batch._convert(f, raw) if not _absent(raw) else None
+                except MspflowError as exc:
+                    raise _named(exc, "partner", name) from None
+                setattr(row, f.attr, value)
+            row.recorded_by, row.recorded_at = self.ctx.actor.name, self.ctx.now()
+            s.add(row)
+            self.partnerships.touch(s, p)
+            return RecordResult(p.slug, "partner", row.id)
+
+    def mobilize(
+        self, *, partnership: str, resource: int, session: Session | None = None
+    ) -> RecordResult:
+        """Mark a committed resource as mobilized (task 6.2)."""
+        if session is None:
+            self.partnerships.prepare(partnership)
+        with self.ctx.writing(partnership, session) as s:
+            p = find(s, partnership, for_update=True)
+            self.ctx.policy.check_change(s, p, action="record evidence")
+            row = s.get(m.Resource, resource) if 0 < resource <= inputs.INT_MAX else None
+            if row is None or row.partnership_id != p.id:
+                raise NotFound(
+                    f"partnership {p.slug} has no resource #{resource}", field="resource"
+                )
+            row.committed = True
+            row.mobilized = True
+            s.add(row)
+            self.partnerships.touch(s, p)
+            return RecordResult(p.slug, "resource", row.id)
+
+    def import_file(self, *, partnership: str, path: Path | str) -> ImportResult:
+        """Record every row of ``path`` in one transaction: all of them, or none.
+
+        The file is read and every row checked before the write transaction opens;
+        if any is wrong, every problem is reported (file and line) and nothing is
+        written. The write transaction then only writes, under the partnership's
+        row lock, if the partnership has not changed since it was checked (else
+        :class:`ConcurrentChange`: run the import again).
+        """
+        path = Path(path)
+        partner = self.ctx.actor.role == "partner"
+        with self.ctx.reading() as s:
+            p = find(s, partnership)
+            if partner:  # partners import the kinds they may record, row by row below
+                self.ctx.policy.check_read(s, p)
+            else:
+                self.ctx.policy.check_change(s, p, action="record evidence")
+        rows = _read_rows(path)
+        problems: list[Problem] = []
+        counts: dict[str, int] = {}
+        with self.ctx.reading() as s:
+            p = find(s, partnership)
+            seen = p.version
+            definition_for(s, p)  # compiled here, not in the write transaction
+            batch = _Batch(s, self.ctx.now(), p, explicit=False)
+            for raw in rows:
+                values = dict(raw.values)
+                try:
+                    kind = _kind_of(values)
+                except MspflowError as exc:
+                    problems.append(Problem(str(path), raw.line, str(exc)))
+                    continue
+                if partner:
+                    try:
+                        self.ctx.policy.check_record(s, p, kind)
+                    except MspflowError as exc:
+                        problems.append(Problem(str(path), raw.line, str(exc)))
+                        continue
+                for error in batch.check(kind, values, raw.line):
+                    problems.append(Problem(str(path), raw.line, str(error)))
+                if not problems:
+                    counts[kind] = counts.get(kind, 0) + 1
+        if problems:
+            raise DefinitionError(_capped(problems))
+        with self.ctx.writing(partnership) as s:
+            p = find(s, partnership, for_update=True)
+            if p.version != seen:
+                raise ConcurrentChange(
+                    f"partnership {p.slug} changed while {path.name} was being checked; "
+                    "nothing was written",
+                    hint="run the import again",
+                    field="partnership",
+                )
+            _write(s, self.partnerships, self.ctx.actor.name, p, batch.rows, bulk=True)
+        return ImportResult(p.slug, counts)

@@ -1,53 +1,40 @@
-"""The story behind ``mspflow demo``: a small portfolio on a fresh embedded database.
+"""``mspflow demo``: a small portfolio on a fresh embedded database, told as a story.
 
-Three partnerships modelled on cases in the guideline's boxes are created on a
-moved clock; one walks all 12 steps to an outcome, one is onboarded mid-way and
-sent back to its foundations, one is refused at a gate and waived through.
+Partnerships modelled on cases in the guideline's boxes are created on a moved
+clock, through the same facade every front door uses: one walks all 12 steps
+to an outcome, one is onboarded mid-way and sent back to its foundations, one
+is refused at a gate and waived through, one lives through a simulated year of
+the scheduler. It ends with what an auditor would run.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from mspflow.auth import Actor
-from mspflow.clock import ManualClock
-from mspflow.definition import Workflow, find_workflow
-from mspflow.engine import PartnershipService, definition_for
-from mspflow.errors import GateNotMet, InvalidInput
-from mspflow.evidence import record, update_partner
-from mspflow.inputs import shown
-from mspflow.store import create_schema, make_engine, read_session
-from mspflow.users import add_user
-from mspflow.views import event_line, partnership_dict
-from mspflow.walk import WALK
+import click
 
-__all__ = ["demo_path", "record_piece", "run_demo"]
+from mspflow.auth import Actor
+from mspflow.cli.base import App, pass_app
+from mspflow.cli.render import event_line, where
+from mspflow.clock import ManualClock
+from mspflow.errors import GateNotMet, InvalidInput
+from mspflow.inputs import shown
+from mspflow.walk import WALK, record_piece, record_step
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from mspflow.services import Mspflow
+
+__all__ = ["demo", "demo_path", "register", "run_demo"]
 
 Say = Callable[[str], None]
-
-
-def record_piece(service: PartnershipService, actor: Actor, ref: str, records: Any) -> None:
-    for kind, values in records:
-        if kind == "partner-update":
-            values = dict(values)
-            update_partner(service, actor, ref, values.pop("name"), values)
-        else:
-            record(service, actor, ref, kind, values)
-
-
-def _record_step(
-    service: PartnershipService, actor: Actor, ref: str, step: int, skip: str | None = None
-) -> None:
-    pieces: Mapping[str, Any] = WALK[step]
-    for criterion, records in pieces.items():
-        if criterion != skip:
-            record_piece(service, actor, ref, records)
 
 
 def demo_path(db: str | None, *, force: bool = False) -> Path | None:
@@ -104,6 +91,8 @@ def run_demo(say: Say, db: Path | None = None, *, force: bool = False) -> None:
         elif force:
             _remove_database(path)  # a -wal/-shm left by a removed database
         exports = Path(tempfile.mkdtemp(prefix="mspflow-demo-audit-"))
+    from mspflow.store import make_engine
+
     engine = make_engine(f"sqlite:///{build}", create_dirs=True)
     try:
         _story(say, engine, path, exports)
@@ -123,15 +112,19 @@ def _remove_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _story(say: Say, engine: Any, path: Path, exports: Path) -> None:
+def _story(say: Say, engine: Engine, path: Path, exports: Path) -> None:
+    from mspflow.definition import find_workflow
+    from mspflow.services import Mspflow
+    from mspflow.services.users import add_first_user
+    from mspflow.store import create_schema
+
     clock = ManualClock(datetime(2027, 1, 11, 8, 30, tzinfo=timezone.utc))
     create_schema(engine)
-    add_user(engine, clock, None, "amara", "secretariat", "amara@platform.example.org", first=True)
-    amara = Actor("amara", "secretariat")
-    add_user(engine, clock, amara, "ivo", "auditor", "ivo@audit.example.org")
-    service = PartnershipService(engine, clock)
+    add_first_user(engine, clock.now(), "amara", "amara@platform.example.org")
+    app = Mspflow(engine=engine, clock=clock, actor=Actor("amara", "secretariat"))
+    app.users.add(name="ivo", role="auditor", email="ivo@audit.example.org")
+    ps = app.partnerships
     wf = find_workflow("msp-12-step")
-    text = Path(wf.source).read_text(encoding="utf-8")
     say(f"mspflow demo: a fresh database at {path}")
     say(
         f"workflow {wf.name} {wf.version}: {len(wf.modules)} modules, {len(wf.steps)} steps, "
@@ -142,158 +135,141 @@ def _story(say: Say, engine: Any, path: Path, exports: Path) -> None:
         clock.advance(timedelta(days=days))
 
     # 1. Rural water (Cambodia): the full cycle.
-    water = service.create(
-        amara,
-        name="Safe water for Kampong Chhnang",
-        wf=wf,
-        definition_text=text,
-        slug="water-kch",
-        timezone="Asia/Phnom_Penh",
-    ).slug
+    water = ps.create(
+        name="Safe water for Kampong Chhnang", slug="water-kch", timezone="Asia/Phnom_Penh"
+    ).id
     say(f"[{water}] created at step 1 by amara (secretariat)")
-    _record_step(service, amara, water, 1, skip="case-for-partnering")
+    record_step(app, water, 1, skip="case-for-partnering")
     try:
-        service.move(amara, water, kind="advance")
+        ps.advance(partnership=water)
     except GateNotMet as refused:
         say(f"[{water}] advance refused (exit 3):")
         for line in refused.lines()[1:]:
             say(f"    {line.strip()}")
-    record_piece(service, amara, water, WALK[1]["case-for-partnering"])
+    record_piece(app, water, WALK[1]["case-for-partnering"])
     for step in range(1, 11):
         if step > 1:
-            _record_step(service, amara, water, step)
+            record_step(app, water, step)
         later(14)
-        dest = "11" if step == 10 else None
-        move = service.move(amara, water, kind="advance", dest=dest)
+        move = ps.advance(partnership=water, to="11" if step == 10 else None)
         say(f"[{water}] step {step} -> {wf.label(move.dest)}")
-    service.scale_up(
-        amara,
-        water,
+    ps.scale_up(
+        partnership=water,
         dimensions=["physical", "political"],
         description="Replicate in a neighbouring province",
-        replica_name="Safe water for Pursat",
-        replica_step="4",
+        replica="Safe water for Pursat",
+        start_step="4",
     )
     say(
         f"[{water}] scale-up decided (physical, political); replica 'safe-water-for-pursat' "
         "created at step 4 with the lessons learned"
     )
     later(30)
-    service.move(amara, water, kind="advance")
-    move = service.move(
-        amara,
-        water,
-        kind="conclude",
+    ps.advance(partnership=water)
+    move = ps.conclude(
+        partnership=water,
         outcome="transfer-to-institution",
         note="A provincial water authority takes over; founders advise",
     )
     say(f"[{water}] concluded: {wf.label(move.dest)} (task 12.1)\n")
 
     # 2. Provincial capacity building (Papua New Guinea): onboarded mid-way.
-    png = service.create(
-        amara,
+    png = ps.create(
         name="Provincial capacity building",
-        wf=wf,
-        definition_text=text,
         slug="png-capacity",
         at_step="7",
         timezone="Pacific/Port_Moresby",
-    ).slug
-    with read_session(engine) as s:
-        debt = len(service.gate_debt(s, service.get(s, png)))
+    ).id
+    debt = len(ps.gate_debt(partnership=png))
     say(f"[{png}] onboarded at step 7; {debt} criteria of steps 1-6 kept as gate debt")
     later(7)
-    service.move(
-        amara,
-        png,
-        kind="revisit",
-        dest="3",
-        reason="A partner withdrew; the agreement must be renegotiated",
+    ps.revisit(
+        partnership=png, step="3", reason="A partner withdrew; the agreement must be renegotiated"
     )
     say(f"[{png}] revisited step 3: a partner withdrew\n")
 
     # 3. Banana trade knowledge network: waived through a gate.
-    banana = service.create(
-        amara,
-        name="Banana trade knowledge network",
-        wf=wf,
-        definition_text=text,
-        slug="banana-network",
-    ).slug
+    banana = ps.create(name="Banana trade knowledge network", slug="banana-network").id
     for criterion in (
         "challenge-framed",
         "challenge-linked-to-sdg",
         "lead-and-support",
         "partner-identified",
     ):
-        record_piece(service, amara, banana, WALK[1][criterion])
-    service.waive(
-        amara, banana, "case-for-partnering", reason="The network's charter already makes the case"
+        record_piece(app, banana, WALK[1][criterion])
+    ps.waive(
+        partnership=banana,
+        criterion="case-for-partnering",
+        reason="The network's charter already makes the case",
     )
-    move = service.move(amara, banana, kind="advance")
+    move = ps.advance(partnership=banana)
     say(
         f"[{banana}] case-for-partnering (task 1.3) waived with a reason; advanced to "
         f"{wf.label(move.dest)}\n"
     )
 
-    forum = _simulated_year(say, engine, clock, service, amara, wf, text)
+    forum = _simulated_year(say, app, clock, engine)
 
-    with read_session(engine) as s:
-        say("Portfolio:")
-        for ref in (water, "safe-water-for-pursat", png, banana, forum):
-            d = partnership_dict(service, s, service.get(s, ref), detail=False)
-            where = (
-                f"step {d['step']['number']} {d['step']['name']}"
-                if d["step"]
-                else f"closed: {d['final_state']}"
-            )
-            debt_note = f", {d['gate_debt_open']} open gate debt" if d["gate_debt_open"] else ""
-            say(f"  {d['id']:<24} {where}{debt_note}")
-        p = service.get(s, water)
-        say(f"\nHistory of {water}:")
-        wf_pinned = definition_for(s, p)
-        for event in service.history(s, p):
-            say("  " + event_line(event, wf_pinned))
-        p = service.get(s, forum)
-        say(f"\nLast moves of {forum}:")
-        for event in service.history(s, p)[-3:]:
-            say("  " + event_line(event, wf_pinned))
+    say("Portfolio:")
+    for ref in (water, "safe-water-for-pursat", png, banana, forum):
+        d = ps.get(partnership=ref)
+        debt_note = f", {d.gate_debt_open} open gate debt" if d.gate_debt_open else ""
+        say(f"  {d.id:<24} {where(d)}{debt_note}")
+    say(f"\nHistory of {water}:")
+    for event in ps.history(partnership=water).events:
+        say("  " + event_line(event))
+    say(f"\nLast moves of {forum}:")
+    for event in ps.history(partnership=forum).events[-3:]:
+        say("  " + event_line(event))
     say("")
-    from mspflow.audit.story import audit_epilogue
-
-    audit_epilogue(engine, exports, say)
+    audit_epilogue(app.as_user(Actor("ivo", "auditor")), exports, say)
     say(f"\nInspect it: mspflow --db {path} --as amara partnership list")
     say(f"             mspflow --db {path} --as amara schedule status")
 
 
-def _simulated_year(
-    say: Say,
-    engine: Any,
-    clock: ManualClock,
-    service: PartnershipService,
-    amara: Actor,
-    wf: Workflow,
-    text: str,
-) -> str:
+def audit_epilogue(app: Mspflow, out_dir: Path, say: Say) -> None:
+    """What an auditor would run on the demo portfolio, with what it shows.
+
+    Verifies the hash chain and prints the head as an anchor, writes the history
+    as XES and OCEL 2.0 into ``out_dir``, and prints the conformance result.
+    Nothing is written to the database.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say("Audit (what 'mspflow audit ...' shows an auditor):")
+    verified = app.audit.verify()
+    say(f"  verify: the hash chain of {verified.events} events holds")
+    say(f"  anchor: {verified.head}  (keep it; 'verify --anchor' then detects a rewrite)")
+    for fmt, name in (("xes", "history.xes"), ("ocel", "history.ocel.json")):
+        done = app.audit.export(format=fmt, path=out_dir / name)
+        objects = sum(done.objects.values())
+        extra = f", {objects} objects" if objects else ""
+        say(f"  export {fmt}: {done.path} ({done.cases} partnerships, {done.events} events{extra})")
+    report = app.audit.conformance()
+    if report.conforms:
+        say(
+            f"  conformance: every move of {report.partnerships} partnerships "
+            f"({report.events} events) is one the pinned definition allows"
+        )
+    else:
+        say(f"  conformance: {len(report.deviations)} deviation(s)")
+        for d in report.deviations:
+            say(f"    {d.line()}")
+
+
+def _simulated_year(say: Say, app: Mspflow, clock: ManualClock, engine: Engine) -> str:
     """A year of the scheduler on a moved clock: one sweep a day, as the daemon
     would make them; reminders, one missed meeting flagged overdue, quarterly
     reviews that start step 9 on their own."""
     from mspflow.scheduler.notify import TerminalChannel
-    from mspflow.scheduler.sweep import Sweeper
     from mspflow.scheduler.times import local_date
+    from mspflow.services.sweep import Sweeper
 
     tz = "Asia/Bangkok"
-    forum = service.create(
-        amara,
-        name="Mekong water users forum",
-        wf=wf,
-        definition_text=text,
-        slug="mekong-forum",
-        at_step="7",
-        timezone=tz,
-    ).slug
-    record_piece(service, amara, forum, WALK[1]["partner-identified"])
-    record_piece(service, amara, forum, WALK[9]["panel-complete"])  # task 9.1
+    forum = app.partnerships.create(
+        name="Mekong water users forum", slug="mekong-forum", at_step="7", timezone=tz
+    ).id
+    record_piece(app, forum, WALK[1]["partner-identified"])
+    record_piece(app, forum, WALK[9]["panel-complete"])  # task 9.1
     today = local_date(clock.now(), tz)
     first = today.replace(day=min(today.day, 20)) + timedelta(days=7)
     schedules = {
@@ -302,13 +278,7 @@ def _simulated_year(
         "review-panel": ("quarterly", first + timedelta(days=60)),
     }
     for kind, (cadence, start) in schedules.items():
-        record(
-            service,
-            amara,
-            forum,
-            "schedule",
-            {"kind": kind, "cadence": cadence, "start": start.isoformat(), "at": "09:00"},
-        )
+        app.schedules.add(partnership=forum, kind=kind, cadence=cadence, start=start, at="09:00")
     say(
         f"[{forum}] onboarded at step 7 ({tz}); schedules agreed: monthly coordination "
         f"meetings from {first}, monthly monitoring, a quarterly review panel"
@@ -318,23 +288,27 @@ def _simulated_year(
     sweeper = Sweeper(engine, clock, channels=[TerminalChannel(lines.append)], name="daemon")
     begin = clock.now()
     end = begin + timedelta(days=365)
-    meetings = [local_date(o, tz) for o in _occ(engine, forum, "coordination-meeting", begin, end)]
-    monitoring = [local_date(o, tz) for o in _occ(engine, forum, "monitoring", begin, end)]
+
+    def dates(kind: str) -> list[date]:
+        found = app.schedules.occurrences(partnership=forum, kind=kind, after=begin, until=end)
+        return [local_date(o, tz) for o in found]
+
+    meetings = dates("coordination-meeting")
+    monitoring = dates("monitoring")
     missed = meetings[4]
     totals = {"reminders": 0, "overdue": 0, "reviews": 0}
     month = None
+    record = app.evidence.record
     for day in range(366):
         on = today + timedelta(days=day)
         clock.set(datetime.combine(on, time(9, 30), tzinfo=ZoneInfo(tz)))
         if on in meetings and on != missed:
-            record(service, amara, forum, "meeting", {"on": on.isoformat(), "minutes": "Held"})
+            record(partnership=forum, kind="meeting", values={"on": on, "minutes": "Held"})
         if on in monitoring:
             record(
-                service,
-                amara,
-                forum,
-                "monitoring",
-                {"kind": "progress", "on": on.isoformat(), "summary": "On plan"},
+                partnership=forum,
+                kind="monitoring",
+                values={"kind": "progress", "on": on, "summary": "On plan"},
             )
         lines.clear()
         report = sweeper.sweep()
@@ -351,7 +325,7 @@ def _simulated_year(
         if report.moved:
             totals["reviews"] += 1
             say(f"    {on}: the quarterly review fell due; the scheduler moved {forum} to step 9")
-            _review_cycle(service, amara, forum, on)
+            _review_cycle(app, forum, on)
             say(f"    {on}: review panel met; revisions recorded; back to step 7 (the loop)")
     say(
         f"[{forum}] the year in numbers: {totals['reminders']} reminders sent, "
@@ -361,27 +335,46 @@ def _simulated_year(
     return forum
 
 
-def _occ(engine: Any, ref: str, kind: str, begin: datetime, end: datetime) -> list[datetime]:
-    from sqlmodel import col, select
-
-    from mspflow.scheduler.times import occurrences
-    from mspflow.store import models as m
-
-    with read_session(engine) as s:
-        row = s.exec(
-            select(m.Schedule)
-            .join(m.Partnership, col(m.Partnership.id) == m.Schedule.partnership_id)
-            .where(m.Partnership.slug == ref, m.Schedule.kind == kind)
-        ).one()
-    return list(occurrences(row, after=begin, until=end))
-
-
-def _review_cycle(service: PartnershipService, actor: Actor, ref: str, on: date) -> None:
+def _review_cycle(app: Mspflow, ref: str, on: date) -> None:
     """What the secretariat records once a review starts (tasks 9.1-10.2)."""
-    day = on.isoformat()
+    record = app.evidence.record
     for kind, findings in (("progress", "Milestones met"), ("process", "Partners engaged")):
-        record(service, actor, ref, "review", {"kind": kind, "on": day, "findings": findings})
-    service.move(actor, ref, kind="advance")
-    record(service, actor, ref, "revision", {"description": f"Work plan adjusted on {day}"})
-    record(service, actor, ref, "lesson", {"text": f"Lesson of the review of {day}"})
-    service.move(actor, ref, kind="advance", dest="7")
+        record(partnership=ref, kind="review", values={"kind": kind, "on": on,
+                                                        "findings": findings})  # fmt: skip
+    app.partnerships.advance(partnership=ref)
+    record(partnership=ref, kind="revision", values={"description": f"Work plan adjusted on {on}"})
+    record(partnership=ref, kind="lesson", values={"text": f"Lesson of the review of {on}"})
+    app.partnerships.advance(partnership=ref, to="7")
+
+
+@click.command()
+@click.option(
+    "--db",
+    "demo_db",
+    type=click.Path(dir_okay=False),
+    help="Keep the demo database in this new file (default: a temporary one); "
+    "the global --db works too.",
+)
+@click.option("--force", is_flag=True, help="Replace the file at --db if there is one.")
+@pass_app
+def demo(app: App, demo_db: str | None, force: bool) -> None:
+    """Run the demonstration story on a fresh embedded database.
+
+    An existing file is never replaced unless --force says so; the audit
+    exports go to a new temporary folder, named in the output.
+    """
+    from mspflow.errors import UsageError
+
+    if demo_db and app.db and demo_db != app.db:
+        raise UsageError(
+            f"two databases for the demo: --db {app.db} and demo --db {demo_db}",
+            hint="give one of them",
+        )
+    path = demo_path(demo_db or app.db, force=force)
+    if path is not None:
+        app.opened = f"sqlite:///{path}"
+    run_demo(click.echo, path, force=force)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(demo)

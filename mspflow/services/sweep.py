@@ -57,7 +57,7 @@ import os
 import socket
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -69,8 +69,8 @@ from sqlmodel import Session, col, select
 
 from mspflow.auth import SCHEDULER
 from mspflow.clock import Clock
+from mspflow.definition.kinds import by_gate_name
 from mspflow.definition.model import CADENCE_DAYS, AutoTrigger, Workflow
-from mspflow.engine import PartnershipService, definition_by_hash
 from mspflow.errors import ConcurrentChange, InvalidInput
 from mspflow.scheduler.notify import (
     Channel,
@@ -83,12 +83,18 @@ from mspflow.scheduler.notify import (
 from mspflow.scheduler.times import (
     at_local,
     iter_occurrences,
+    lead_days,
     local_date,
     parse_local_time,
     shift_days,
 )
+from mspflow.services.context import Context
+from mspflow.services.partnerships import Partnerships
+from mspflow.services.readmodels import iso
 from mspflow.store import models as m
 from mspflow.store import read_session, write_session
+from mspflow.store.definitions import definition_by_hash
+from mspflow.store.lookup import find
 
 __all__ = [
     "FAILED",
@@ -100,15 +106,15 @@ __all__ = [
     "next_due",
     "record_exists",
     "to_db",
+    "trigger_key",
 ]
 
-#: The table and date column of each kind of record a schedule expects.
+#: The table, date column and label of each kind of record a schedule expects,
+#: by the name definitions give it (from the kinds' ``expected``).
 RECORDS: Mapping[str, tuple[type[Any], str, str]] = {
-    "meeting": (m.Meeting, "held_on", "minutes of the meeting"),
-    "health_check": (m.HealthCheck, "held_on", "health check"),
-    "monitoring": (m.Monitoring, "recorded_on", "monitoring record"),
-    "report": (m.Report, "issued_on", "report"),
-    "review": (m.Review, "held_on", "review"),
+    name: (m.evidence_table(k.kind), k.expected.date_column, k.expected.label)
+    for name, k in by_gate_name().items()
+    if k.expected is not None
 }
 #: Which reviews answer which review schedule.
 REVIEW_KINDS: Mapping[str, tuple[str, ...]] = {
@@ -121,6 +127,12 @@ FAILED = ("schedule-failed", "delivery-failed")
 _BACKOFF_CAP = timedelta(hours=6)
 _SCHEDULES: Any = m.Schedule.__table__  # type: ignore[attr-defined]
 _NOTIFICATIONS: Any = m.Notification.__table__  # type: ignore[attr-defined]
+
+
+def trigger_key(schedule_id: int | None, purpose: str, occurrence: datetime) -> str:
+    """The unique key of one schedule's trigger for one occurrence: inserting it is the
+    claim (``s12:overdue:2027-03-01T02:00Z``); status looks flags up by it."""
+    return f"s{schedule_id}:{purpose}:{occurrence:%Y-%m-%dT%H:%MZ}"
 
 
 def to_db(instant: datetime) -> datetime:
@@ -158,7 +170,7 @@ class SweepReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso(self.at),
             "fired": dict(sorted(self.fired.items())),
             "late": self.late,
             "moved": self.moved,
@@ -261,11 +273,11 @@ class Sweeper:
         late_after: timedelta = timedelta(hours=1),
         batch: int = 2000,
         deliver_batch: int = 100,
-        on_claimed: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
-        self.service = PartnershipService(engine, clock)
+        #: The scheduler acts in its own name: its moves need no user of the database.
+        self.partnerships = Partnerships(Context(engine=engine, clock=clock, actor=SCHEDULER))
         self.channels = {c.name: c for c in channels} or {"terminal": TerminalChannel()}
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         #: Who holds a lease: the name and a token of this sweeper, so two sweepers
@@ -275,21 +287,25 @@ class Sweeper:
         self.late_after = late_after
         self.batch = batch
         self.deliver_batch = max(1, min(deliver_batch, batch))
-        self.on_claimed = on_claimed  # a test hook: runs between claiming and delivering
         self._failures: list[_Failure] = []
 
     # ------------------------------------------------------------------ sweep
     def sweep(self) -> SweepReport:
+        """Fire what fell due, then deliver the outbox."""
+        report = self.fire()
+        self.deliver(report)
+        if self._record_failures(report):
+            self.deliver(report)  # escalations of undeliverable messages
+        return report
+
+    def fire(self) -> SweepReport:
+        """The first half of a sweep: claim what fell due (with its notifications),
+        close answered overdue flags, record failures. Nothing is delivered yet."""
         report = SweepReport(self.clock.now())
         self._failures = []
         self.claim(report)
         self.resolve(report)
         self._record_failures(report)  # their escalations go out with this sweep
-        if self.on_claimed is not None:
-            self.on_claimed()
-        self.deliver(report)
-        if self._record_failures(report):
-            self.deliver(report)  # escalations of undeliverable messages
         return report
 
     # ------------------------------------------------------------------ claim
@@ -448,7 +464,7 @@ class Sweeper:
         since = as_utc(sched.recorded_at)
         if watermark is not None and watermark > since:
             since = watermark
-        leads = sorted({int(x) for x in sched.lead_days.split(",") if x.strip()})
+        leads = sorted(lead_days(sched.lead_days))
         ahead = max(leads, default=0)
         look_back = since - timedelta(days=sched.grace_days + 1)
         auto = _auto_trigger(plan.wf, sched.kind)
@@ -482,7 +498,7 @@ class Sweeper:
                     outcome, why = "notified", ""
                 dues.append(
                     _Due(
-                        f"s{sched.id}:reminder-{d}d:{when}",
+                        trigger_key(sched.id, f"reminder-{d}d", o),
                         plan.id,
                         sched.id,
                         "reminder",
@@ -498,7 +514,7 @@ class Sweeper:
                 if since < deadline <= now:
                     first, last = record_window(sched, o)
                     due = _Due(
-                        f"s{sched.id}:overdue:{when}",
+                        trigger_key(sched.id, "overdue", o),
                         plan.id,
                         sched.id,
                         "overdue",
@@ -518,7 +534,7 @@ class Sweeper:
             if auto is not None and since < o <= now:
                 reviews.append(
                     _Due(
-                        f"s{sched.id}:review-due:{when}",
+                        trigger_key(sched.id, "review-due", o),
                         plan.id,
                         sched.id,
                         "review-due",
@@ -639,38 +655,39 @@ class Sweeper:
             self._not_applicable(latest, plan, plan.state, now, report)
             return
 
-        def claim(s: Session, p: m.Partnership, event: m.HistoryEvent) -> None:
-            latest.detail["seq"] = event.seq
-            claimed = _insert_new(s, [latest.row(now, self.late_after, self.name)])
-            if not claimed:  # another sweeper moved it first: undo ours
-                raise _AlreadyHandled
-            recipients = _Recipients(s, {plan.id})
-            subject, body = compose(latest, plan, late=now - latest.due_at > self.late_after)
-            rows = self._notifications(latest, claimed[latest.key], subject, body, recipients, now)
-            if rows:
-                s.execute(insert(m.Notification), rows)
-
         try:
-            self.service.move(
-                SCHEDULER,
-                plan.slug,
-                kind="review-due",
-                dest=auto.dest,
-                reason=f"{latest.detail['schedule']} due {latest.detail['local']}",
-                data={
-                    "schedule": latest.detail["schedule"],
-                    "schedule_id": latest.schedule_id,
-                    "occurrence": latest.detail["occurrence"],
-                },
-                on_moved=claim,
-            )
+            with self.partnerships.ctx.writing(plan.slug) as s:
+                # The move and its claim commit together, or neither does.
+                moved = self.partnerships.move(
+                    partnership=plan.slug,
+                    kind="review-due",
+                    dest=auto.dest,
+                    reason=f"{latest.detail['schedule']} due {latest.detail['local']}",
+                    data={
+                        "schedule": latest.detail["schedule"],
+                        "schedule_id": latest.schedule_id,
+                        "occurrence": latest.detail["occurrence"],
+                    },
+                    session=s,
+                )
+                latest.detail["seq"] = moved.event
+                claimed = _insert_new(s, [latest.row(now, self.late_after, self.name)])
+                if not claimed:  # another sweeper moved it first: undo ours
+                    raise _AlreadyHandled
+                recipients = _Recipients(s, {plan.id})
+                subject, body = compose(latest, plan, late=now - latest.due_at > self.late_after)
+                rows = self._notifications(
+                    latest, claimed[latest.key], subject, body, recipients, now
+                )
+                if rows:
+                    s.execute(insert(m.Notification), rows)
         except (_AlreadyHandled, ConcurrentChange, IntegrityError):
             return  # handled elsewhere, or changed under us: the next sweep looks again
         except InvalidInput:
             # It moved since we looked (another sweeper, or a person): look again.
             latest.detail.pop("seq", None)
             with read_session(self.engine) as s:
-                state = self.service.get(s, plan.slug).state
+                state = find(s, plan.slug).state
             if state not in auto.sources:  # if it still is, the next sweep tries again
                 self._not_applicable(latest, plan, state, now, report)
             return
@@ -1088,13 +1105,13 @@ def compose_failure(due: _Due, name: str, slug: str) -> tuple[str, str]:
         subject = f"{name}: {d['what']} failed; its reminders and checks are not running"
         lines += [
             "Other schedules and partnerships are not affected.",
-            "Secretariat: look at it with 'mspflow schedule list "
-            f"{slug} --all', and replace it with 'mspflow schedule add' if its values are wrong.",
+            "Secretariat: look at the partnership's schedules, replaced ones included, "
+            "and agree this one again if its values are wrong.",
         ]
     else:
         subject = f"{name}: a notification could not be delivered"
         lines += [
-            "It will not be retried. See 'mspflow remind outbox' for the recipient.",
+            "It will not be retried; the outbox names its recipient.",
         ]
     return _safe_message(f"[mspflow] {subject}", "\n".join(lines) + "\n")
 

@@ -22,10 +22,18 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mspflow.definition.model import Workflow
-from mspflow.engine import definition_for
-from mspflow.scheduler.sweep import RECORDS, as_utc, error_line, record_exists, record_window
 from mspflow.scheduler.times import iter_occurrences, shift_days
+from mspflow.services.readmodels import iso
+from mspflow.services.sweep import (
+    RECORDS,
+    as_utc,
+    error_line,
+    record_exists,
+    record_window,
+    trigger_key,
+)
 from mspflow.store import models as m
+from mspflow.store.definitions import definition_for
 
 __all__ = [
     "Item",
@@ -69,7 +77,7 @@ class Item:
 
 
 def _iso(instant: datetime) -> str:
-    return as_utc(instant).isoformat().replace("+00:00", "Z")
+    return iso(instant) or ""
 
 
 def schedules(s: Session, p: m.Partnership, *, active_only: bool = True) -> list[m.Schedule]:
@@ -145,7 +153,7 @@ def _items(
         if record_exists(s, sched, first, last):
             continue
         status = "overdue" if deadline <= now else "due"
-        key = f"s{sched.id}:overdue:{o:%Y-%m-%dT%H:%MZ}"
+        key = trigger_key(sched.id, "overdue", o)
         items.append(
             Item(
                 p.slug,
@@ -162,35 +170,46 @@ def _items(
     return items
 
 
-def portfolio_counts(s: Session) -> dict[str, Any]:
+def _only(query: Any, visible: frozenset[int] | None) -> Any:
+    """``query`` limited to the partnerships an actor may see (None: all of them)."""
+    if visible is None:
+        return query
+    return query.where(col(m.Partnership.id).in_(sorted(visible)))
+
+
+def portfolio_counts(s: Session, visible: frozenset[int] | None = None) -> dict[str, Any]:
     """Partnerships per state and open overdue flags per partnership (two queries)."""
     by_state = dict(
         s.execute(
-            select(m.Partnership.state, func.count()).group_by(col(m.Partnership.state))
+            _only(select(m.Partnership.state, func.count()), visible).group_by(
+                col(m.Partnership.state)
+            )
         ).all()
     )
     overdue = dict(
         s.execute(
-            select(m.Partnership.slug, func.count())
-            .join(m.FiredTrigger, col(m.FiredTrigger.partnership_id) == m.Partnership.id)
-            .where(
-                m.FiredTrigger.purpose == "overdue",
-                col(m.FiredTrigger.resolved_at).is_(None),
-            )
-            .group_by(col(m.Partnership.slug))
+            _only(
+                select(m.Partnership.slug, func.count())
+                .join(m.FiredTrigger, col(m.FiredTrigger.partnership_id) == m.Partnership.id)
+                .where(
+                    m.FiredTrigger.purpose == "overdue",
+                    col(m.FiredTrigger.resolved_at).is_(None),
+                ),
+                visible,
+            ).group_by(col(m.Partnership.slug))
         ).all()
     )
     return {"by_state": by_state, "overdue_flags": overdue}
 
 
-def portfolio_overdue(s: Session) -> list[Item]:
+def portfolio_overdue(s: Session, visible: frozenset[int] | None = None) -> list[Item]:
     """Every open overdue flag of the portfolio, oldest first: one indexed query.
 
     A flag is raised by a sweep when a grace period ends without the record and
     closed when the record arrives, so this is what is overdue as of the last
     sweep (run ``mspflow remind due`` first for up to the minute).
     """
-    rows = s.execute(
+    query = (
         select(  # type: ignore[call-overload]
             m.Partnership.slug,
             m.FiredTrigger.schedule_id,
@@ -200,7 +219,9 @@ def portfolio_overdue(s: Session) -> list[Item]:
         )
         .join(m.Partnership, col(m.Partnership.id) == m.FiredTrigger.partnership_id)
         .where(m.FiredTrigger.purpose == "overdue", col(m.FiredTrigger.resolved_at).is_(None))
-        .order_by(col(m.FiredTrigger.occurrence), col(m.FiredTrigger.id))
+    )
+    rows = s.execute(
+        _only(query, visible).order_by(col(m.FiredTrigger.occurrence), col(m.FiredTrigger.id))
     ).all()
     items = []
     for slug, schedule_id, occurrence, due_at, detail in rows:
@@ -222,11 +243,19 @@ def portfolio_overdue(s: Session) -> list[Item]:
 
 
 def fired(
-    s: Session, p: m.Partnership | None, *, purpose: str | None = None, limit: int = 100
+    s: Session,
+    p: m.Partnership | None,
+    *,
+    purpose: str | None = None,
+    limit: int = 100,
+    visible: frozenset[int] | None = None,
 ) -> list[dict[str, Any]]:
     """The record of fired triggers, newest first."""
-    query = select(m.FiredTrigger, m.Partnership.slug).join(
-        m.Partnership, col(m.Partnership.id) == m.FiredTrigger.partnership_id
+    query = _only(
+        select(m.FiredTrigger, m.Partnership.slug).join(
+            m.Partnership, col(m.Partnership.id) == m.FiredTrigger.partnership_id
+        ),
+        visible,
     )
     if p is not None:
         query = query.where(m.FiredTrigger.partnership_id == p.id)

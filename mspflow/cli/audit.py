@@ -1,8 +1,7 @@
 """``mspflow audit ...``: the auditor's commands (read-only by construction).
 
-Every command opens its own read-only engine (SQLite ``mode=ro``; read-only
-transactions on PostgreSQL) rather than the shared one, and checks that the
-acting user is an auditor or a secretariat member before reading anything.
+The audit service opens its own read-only engine and checks that the acting
+user is an auditor or a secretariat member before reading anything.
 """
 
 from __future__ import annotations
@@ -13,25 +12,15 @@ from typing import Any
 
 import click
 
-from mspflow.cli import App, _Group, emit, json_option, pass_app
+from mspflow.cli.base import App, Group, emit, json_option, pass_app
+from mspflow.cli.render import event_line
 
-__all__ = ["audit"]
+__all__ = ["register"]
 
 
-@click.group(cls=_Group)
+@click.group(cls=Group)
 def audit() -> None:
     """Verify, query, export and check the history (read-only)."""
-
-
-def _open(app: App) -> Any:
-    """A read-only engine for this command, closed with it; exit 6 for other roles."""
-    from mspflow.audit.access import authorize, open_read_only
-    from mspflow.auth import actor_name
-
-    engine = open_read_only(app.url)
-    click.get_current_context().call_on_close(engine.dispose)
-    authorize(engine, actor_name(app.actor_name))
-    return engine
 
 
 def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -45,18 +34,18 @@ def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(f"'{value}' is not an ISO 8601 instant or date") from None
 
 
-# --------------------------------------------------------------------------- log
-
-
-@audit.command("log")
-@click.option(
+_partnerships_option = click.option(
     "--partnership",
     "-p",
     "partnerships",
     multiple=True,
     metavar="P",
-    help="Only this partnership (repeatable).",
+    help="Only this partnership (repeatable; default: the whole portfolio).",
 )
+
+
+@audit.command("log")
+@_partnerships_option
 @click.option(
     "--actor",
     "actors",
@@ -73,7 +62,7 @@ def _instant(_ctx: click.Context, param: click.Parameter, value: str | None) -> 
     multiple=True,
     metavar="KIND",
     help="Only this kind of event: create, onboard, advance, revisit, conclude, "
-    "review-due, waive, backfill, scale-up (repeatable).",
+    "review-due, waive, backfill, scale-up, member-add, member-remove (repeatable).",
 )
 @click.option(
     "--since",
@@ -100,33 +89,25 @@ def audit_log(
     as_json: bool,
 ) -> None:
     """Events of the whole portfolio, oldest first, one line each."""
-    from mspflow.audit.queries import Definitions, LogFilter, iter_events
-    from mspflow.store import read_session
-    from mspflow.views import event_dict, event_line
-
-    engine = _open(app)
-    f = LogFilter(partnerships, actors, kinds, step, since, until)
-    with read_session(engine) as s:
-        defs = Definitions(s)
-        first = True
+    events = app.mspflow.audit.log(
+        partnerships=partnerships, actors=actors, kinds=kinds, step=step, since=since, until=until
+    )
+    first = True
+    if as_json:
+        click.echo("[", nl=False)
+    for e in events:
         if as_json:
-            click.echo("[", nl=False)
-        for e in iter_events(s, f):
-            if as_json:
-                text = json.dumps(event_dict(e), indent=2, ensure_ascii=False)
-                click.echo(("\n" if first else ",\n") + _indent(text), nl=False)
-            else:
-                click.echo(f"{e.partnership} {event_line(e, defs.by_label(e.definition))}")
-            first = False
-        if as_json:
-            click.echo("\n]" if not first else "]")
+            text = json.dumps(e.to_json(), indent=2, ensure_ascii=False)
+            click.echo(("\n" if first else ",\n") + _indent(text), nl=False)
+        else:
+            click.echo(f"{e.partnership} {event_line(e)}")
+        first = False
+    if as_json:
+        click.echo("\n]" if not first else "]")
 
 
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
-
-
-# --------------------------------------------------------------------------- chain
 
 
 def _anchor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
@@ -153,9 +134,7 @@ def _anchor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 @pass_app
 def audit_verify(app: App, anchor: Any, as_json: bool) -> None:
     """Recompute the hash chain; exit 8 naming the first event that does not verify."""
-    from mspflow.audit.verify import verify_chain
-
-    result = verify_chain(_open(app), anchor=anchor)
+    result = app.mspflow.audit.verify(anchor=anchor)
     data = {
         "ok": True,
         "events": result.events,
@@ -171,42 +150,31 @@ def audit_verify(app: App, anchor: Any, as_json: bool) -> None:
 @pass_app
 def audit_anchor(app: App, as_json: bool) -> None:
     """Print the newest event as SEQ:HASH, to keep outside the system."""
-    from mspflow.audit.verify import head_anchor
-
-    head = head_anchor(_open(app))
+    head = app.mspflow.audit.anchor()
     emit({"seq": head.seq, "hash": head.hash, "anchor": str(head)}, as_json, str(head))
-
-
-# --------------------------------------------------------------------------- export
 
 
 @audit.command("export")
 @click.option(
     "--format",
-    "fmt",
+    "format",
     type=click.Choice(["csv", "jsonl", "xes", "ocel"]),
     required=True,
     help="csv or jsonl (one row per event), xes (IEEE 1849, one trace per partnership) "
     "or ocel (OCEL 2.0 JSON, events related to partnerships, partners, meetings, reviews ...).",
 )
-@click.option(
-    "--partnership",
-    "-p",
-    "partnerships",
-    multiple=True,
-    metavar="P",
-    help="Only this partnership (repeatable; default: the whole portfolio).",
-)
+@_partnerships_option
 @click.option(
     "--output",
     "-o",
+    "path",
     metavar="FILE",
     help="Write to FILE (required for xes and ocel; csv and jsonl default to standard output).",
 )
 @json_option
 @pass_app
 def audit_export(
-    app: App, fmt: str, partnerships: tuple[str, ...], output: str | None, as_json: bool
+    app: App, format: str, partnerships: tuple[str, ...], path: str | None, as_json: bool
 ) -> None:
     """Export the history for process-mining and spreadsheet tools.
 
@@ -214,60 +182,36 @@ def audit_export(
     once the export is complete, a device or FIFO is written in place, a link is
     followed, and '-' is standard output.
     """
-    from mspflow.audit import export as exporting
     from mspflow.errors import UsageError
-    from mspflow.store import read_session
 
-    if output is None and fmt in ("xes", "ocel"):
-        suffix = "ocel.json" if fmt == "ocel" else fmt
+    if path is None and format in ("xes", "ocel"):
+        suffix = "ocel.json" if format == "ocel" else format
         raise UsageError(
-            f"--format {fmt} writes a file",
+            f"--format {format} writes a file",
             hint=f"add --output FILE, e.g. --output history.{suffix}",
         )
-    engine = _open(app)
-    with read_session(engine) as s:
-        if output is None or output == "-":
-            exporting.export(s, fmt, sys.stdout, partnerships)
-            return
-        done = exporting.export_file(s, fmt, output, partnerships)
-    data = {
-        "format": fmt,
-        "path": str(done.path),
-        "cases": done.cases,
-        "events": done.events,
-        "objects": done.objects,
-    }
+    if path is None or path == "-":
+        app.mspflow.audit.export(format=format, out=sys.stdout, partnerships=partnerships)
+        return
+    done = app.mspflow.audit.export(format=format, path=path, partnerships=partnerships)
     objects = ", ".join(f"{n} {k}" for k, n in done.objects.items() if n)
     emit(
-        data,
+        done,
         as_json,
-        f"{done.path}: {fmt}, {done.cases} partnerships, {done.events} events"
+        f"{done.path}: {format}, {done.cases} partnerships, {done.events} events"
         + (f", objects: {objects}" if objects else ""),
     )
 
 
-# --------------------------------------------------------------------------- conformance
-
-
 @audit.command("conformance")
-@click.option(
-    "--partnership",
-    "-p",
-    "partnerships",
-    multiple=True,
-    metavar="P",
-    help="Only this partnership (repeatable; default: the whole portfolio).",
-)
+@_partnerships_option
 @json_option
 @pass_app
 def audit_conformance(app: App, partnerships: tuple[str, ...], as_json: bool) -> None:
     """Replay each history against its pinned definition; exit 8 listing every deviation."""
-    from mspflow.audit.conformance import check
     from mspflow.errors import AuditFailure
-    from mspflow.store import read_session
 
-    with read_session(_open(app)) as s:
-        report = check(s, partnerships)
+    report = app.mspflow.audit.conformance(partnerships=partnerships)
     scope = f"{report.partnerships} partnerships, {report.events} events replayed"
     emit(
         report.as_dict(),
@@ -284,3 +228,7 @@ def audit_conformance(app: App, partnerships: tuple[str, ...], as_json: bool) ->
             f"{len(report.deviations)} deviation(s) in {affected} partnership(s) ({scope})",
             hint="each line above names the event and what the definition expected",
         )
+
+
+def register(main: click.Group) -> None:
+    main.add_command(audit)
