@@ -143,7 +143,9 @@ def whole(value: object, *, field: str, low: int = -INT_MAX - 1, high: int = INT
             raise _invalid(field, f"{shown(raw)} is not a whole number", "write digits only")
         n = int(raw)
     if not low <= n <= high:
-        raise _invalid(field, f"{n} is out of range", f"use a whole number from {low} to {high}")
+        raise _invalid(
+            field, f"{shown(n)} is out of range", f"use a whole number from {low} to {high}"
+        )
     return n
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -182,6 +183,12 @@ def _storage_error(ctx: click.Context, exc: Exception) -> MspflowError | None:
     return storage_error(exc, url)
 
 
+def _cut(text: str, limit: int = 60) -> str:
+    """click's messages quote what was typed in full; a huge value is cut short, as
+    mspflow's own messages cut it (:func:`mspflow.inputs.shown`)."""
+    return re.sub(rf"\S{{{limit + 1},}}", lambda m: m.group()[: limit - 1] + "…", text)
+
+
 class Root(Group):
     """The ``mspflow`` group: click's own usage errors also end as one line and exit 2."""
 
@@ -191,9 +198,9 @@ class Root(Group):
             code = super().main(*args, **kwargs)
         except click.UsageError as exc:
             where = f" ('{exc.ctx.command_path} --help' shows the usage)" if exc.ctx else ""
-            fail([f"{exc.format_message()}{where}"], exc.exit_code)
+            fail([f"{_cut(exc.format_message())}{where}"], exc.exit_code)
         except click.ClickException as exc:
-            fail([exc.format_message()], exc.exit_code)
+            fail([_cut(exc.format_message())], exc.exit_code)
         except click.Abort:
             fail(["interrupted; nothing half-written was kept"], 130)
         sys.exit(code if isinstance(code, int) else 0)

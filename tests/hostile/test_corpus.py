@@ -45,13 +45,24 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("partnership", "create", "{}"),
         ("partner", "add", P, "{}", "--sector", "public"),
         ("user", "add", "{}", "--role", "partner"),
+        ("member", "add", P, "pia", "--partner", "{}"),
     ],
-    "user": [("user", "add", "{}", "--role", "partner")],
+    "user": [
+        ("user", "add", "{}", "--role", "partner"),
+        ("member", "add", P, "{}"),
+        ("member", "remove", P, "{}"),
+    ],
     "email": [
         ("user", "add", "user-{n}", "--role", "partner", "--email", "{}"),
         ("partner", "add", P, "Org {n}", "--sector", "public", "--email", "{}"),
     ],
-    "ref": [("partnership", "show", "{}"), ("advance", "{}"), ("history", "{}")],
+    "ref": [
+        ("partnership", "show", "{}"),
+        ("advance", "{}"),
+        ("history", "{}"),
+        ("member", "list", "{}"),
+        ("partnership", "list", "--after", "{}"),
+    ],
     "slug": [("partnership", "create", "Named {n}", "--id", "{}")],
     "sdg": [("record", "sdg", P, "{}")],
     "number": [
@@ -67,6 +78,7 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
             "--amount",
             "{}",
         ),
+        ("partnership", "list", "--limit", "{}"),
     ],
     "days": [(*SCHEDULE, "--start", "2027-03-04", "--grace-days", "{}")],
     "daylist": [(*SCHEDULE, "--start", "2027-03-04", "--lead-days", "{}")],
@@ -142,6 +154,7 @@ def portfolio(
         }
         for args in (
             ["init", "--admin", "ana", "--email", "ana@example.org"],
+            ["user", "add", "pia", "--role", "partner"],
             ["partnership", "create", "Safe water", "--id", P],
             ["partner", "add", P, PARTNER, "--sector", "civil-society", "--can-decide"],
             ["record", "sdg", P, "6.1"],

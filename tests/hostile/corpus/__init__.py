@@ -8,7 +8,7 @@ it must never crash, print a traceback or leave a half-written database.
 ``accept`` names kinds that must take it (exit 0): a UTF-8 BOM is what
 spreadsheets write, not an attack.
 
-Kinds of input: ``text`` (free text), ``line`` (a name or title), ``email``,
+Kinds of input: ``text`` (free text), ``line`` (a name or title), ``user`` (a user name), ``email``,
 ``ref`` (a partnership reference), ``slug``, ``sdg``, ``number``, ``days``
 (a day count), ``daylist``, ``date``, ``time``, ``zone``, ``db`` (a database
 URL or path), ``output`` (a file to write), ``import-yaml``, ``import-csv``,

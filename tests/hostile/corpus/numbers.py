@@ -18,4 +18,6 @@ CASES = [
     case("empty list item", "7,,1", "daylist"),
     case("many lead days", ",".join(str(i) for i in range(500)), "daylist"),
     case("1e20 amount", "1e20", "number"),
+    # A whole number Python reads, far beyond any column: the message quotes it cut short.
+    case("a thousand digits", "9" * 1000, "number days daylist ref"),
 ]
