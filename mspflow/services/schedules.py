@@ -20,7 +20,6 @@ from mspflow.services.readmodels import (
     FiredView,
     NotificationView,
     RecordResult,
-    ScheduleItem,
     ScheduleStatus,
     ScheduleView,
     iso,
@@ -39,13 +38,6 @@ __all__ = ["PURPOSES", "Schedules"]
 PURPOSES = (
     "reminder", "overdue", "review-due", "time-frame-end", "schedule-failed", "delivery-failed",
 )  # fmt: skip
-
-
-def _item(i: Any) -> ScheduleItem:
-    return ScheduleItem(
-        i.partnership, i.schedule, i.schedule_id, i.task, i.occurrence, i.status, i.record,
-        i.deadline, i.flagged, i.error,
-    )  # fmt: skip
 
 
 class Schedules:
@@ -141,12 +133,11 @@ class Schedules:
                 visible = self.ctx.policy.visible(s)
                 items = portfolio_overdue(s, visible)
                 counts = portfolio_counts(s, visible)
-        views = [_item(i) for i in items]
         return ScheduleStatus(
             now=now,
-            items=views,
+            items=items,
             counts={
-                status: sum(1 for i in views if i.status == status)
+                status: sum(1 for i in items if i.status == status)
                 for status in ("overdue", "due", "upcoming")
             },
             portfolio=counts,

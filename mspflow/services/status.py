@@ -14,7 +14,6 @@ its error instead of stopping the listing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from mspflow.definition.model import Workflow
 from mspflow.scheduler.times import iter_occurrences, shift_days
-from mspflow.services.readmodels import iso
+from mspflow.services.readmodels import ScheduleItem, iso
 from mspflow.services.sweep import (
     RECORDS,
     as_utc,
@@ -36,7 +35,6 @@ from mspflow.store import models as m
 from mspflow.store.definitions import definition_for
 
 __all__ = [
-    "Item",
     "fired",
     "portfolio_counts",
     "portfolio_overdue",
@@ -46,34 +44,6 @@ __all__ = [
 
 #: How far back an overdue item is still listed.
 LOOK_BACK = timedelta(days=400)
-
-
-@dataclass(frozen=True)
-class Item:
-    partnership: str
-    schedule: str
-    schedule_id: int
-    task: str
-    occurrence: datetime
-    status: str  # upcoming | due | overdue | failed
-    record: str | None
-    deadline: datetime | None
-    flagged: bool = False
-    error: str | None = None  # why a failed schedule cannot be computed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "partnership": self.partnership,
-            "schedule": self.schedule,
-            "schedule_id": self.schedule_id,
-            "task": self.task,
-            "occurrence": _iso(self.occurrence),
-            "status": self.status,
-            "record": self.record,
-            "deadline": _iso(self.deadline) if self.deadline else None,
-            "flagged": self.flagged,
-            "error": self.error,
-        }
 
 
 def _iso(instant: datetime) -> str:
@@ -87,7 +57,9 @@ def schedules(s: Session, p: m.Partnership, *, active_only: bool = True) -> list
     return list(s.exec(query.order_by(col(m.Schedule.id))))
 
 
-def schedule_items(s: Session, p: m.Partnership, now: datetime, *, days: int = 30) -> list[Item]:
+def schedule_items(
+    s: Session, p: m.Partnership, now: datetime, *, days: int = 30
+) -> list[ScheduleItem]:
     """Upcoming occurrences within ``days``; due ones awaiting their record
     (within the grace period); overdue ones whose grace period ended."""
     wf: Workflow = definition_for(s, p)
@@ -101,7 +73,7 @@ def schedule_items(s: Session, p: m.Partnership, now: datetime, *, days: int = 3
             )
         )
     }
-    items: list[Item] = []
+    items: list[ScheduleItem] = []
     for sched in schedules(s, p):
         kind = wf.schedule_kind(sched.kind)
         if kind is None:
@@ -110,7 +82,7 @@ def schedule_items(s: Session, p: m.Partnership, now: datetime, *, days: int = 3
             items.extend(_items(s, p, sched, kind, now, days, flagged))
         except Exception as exc:  # one stored row that cannot be computed, not the listing
             items.append(
-                Item(
+                ScheduleItem(
                     p.slug, sched.kind, sched.id or 0, kind.task, now, "failed", None, None,
                     error=error_line(exc),
                 )
@@ -127,8 +99,8 @@ def _items(
     now: datetime,
     days: int,
     flagged: set[str],
-) -> list[Item]:
-    items: list[Item] = []
+) -> list[ScheduleItem]:
+    items: list[ScheduleItem] = []
     expects = kind.record if kind.record in RECORDS else None
     since = max(as_utc(sched.recorded_at) - timedelta(days=sched.grace_days), now - LOOK_BACK)
     for o in iter_occurrences(
@@ -141,7 +113,9 @@ def _items(
     ):
         if o > now:
             items.append(
-                Item(p.slug, sched.kind, sched.id or 0, kind.task, o, "upcoming", expects, None)
+                ScheduleItem(
+                    p.slug, sched.kind, sched.id or 0, kind.task, o, "upcoming", expects, None
+                )
             )
             continue
         if expects is None:
@@ -155,7 +129,7 @@ def _items(
         status = "overdue" if deadline <= now else "due"
         key = trigger_key(sched.id, "overdue", o)
         items.append(
-            Item(
+            ScheduleItem(
                 p.slug,
                 sched.kind,
                 sched.id or 0,
@@ -202,7 +176,7 @@ def portfolio_counts(s: Session, visible: frozenset[int] | None = None) -> dict[
     return {"by_state": by_state, "overdue_flags": overdue}
 
 
-def portfolio_overdue(s: Session, visible: frozenset[int] | None = None) -> list[Item]:
+def portfolio_overdue(s: Session, visible: frozenset[int] | None = None) -> list[ScheduleItem]:
     """Every open overdue flag of the portfolio, oldest first: one indexed query.
 
     A flag is raised by a sweep when a grace period ends without the record and
@@ -227,7 +201,7 @@ def portfolio_overdue(s: Session, visible: frozenset[int] | None = None) -> list
     for slug, schedule_id, occurrence, due_at, detail in rows:
         d = json.loads(detail)
         items.append(
-            Item(
+            ScheduleItem(
                 slug,
                 str(d.get("schedule", "")),
                 schedule_id or 0,
