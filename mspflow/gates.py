@@ -11,7 +11,8 @@ it (kept in the history event when the gate is passed).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -33,11 +34,54 @@ class GateContext:
     partnership: m.Partnership
     #: Outcome chosen in the transition being attempted (step 12, task 12.1).
     pending_outcome: str | None = None
+    #: The clock's now, from which ``within`` counts back.
+    now: datetime | None = None
+    #: The definition's ``cycle_start`` step (``since: cycle``).
+    cycle_start: str | None = None
+    #: Gate debt of a step never visited: ``since`` has no visit to count from.
+    backfill: bool = False
+    #: For the criterion being judged: records must be made at or after this, and
+    #: how to say so ("this visit of step 7").
+    after: datetime | None = None
+    needed: str = ""
+    _starts: dict[str, datetime | None] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
         assert self.partnership.id is not None
         return self.partnership.id
+
+    def _entered(self, key: str, query: Any) -> datetime | None:
+        if key not in self._starts:
+            at = self.session.execute(query).scalar()
+            self._starts[key] = _instant(at) if at else None
+        return self._starts[key]
+
+    def visit_start(self) -> datetime | None:
+        """When the partnership entered the current visit of its step."""
+        e = m.HistoryEvent
+        return self._entered(
+            "visit", select(e.at).where(e.seq == self.partnership.entered_seq)
+        )
+
+    def cycle_started(self) -> datetime | None:
+        """When the partnership last entered the loop's first step (or began, if never)."""
+        e = m.HistoryEvent
+        entered = (
+            select(e.at)
+            .where(
+                e.partnership == self.partnership.slug,
+                e.to_state == self.cycle_start,
+                col(e.from_state).is_distinct_from(e.to_state),
+            )
+            .order_by(col(e.seq).desc())
+            .limit(1)
+        )
+        found = self._entered("cycle", entered)
+        if found is None:
+            first = select(e.at).where(e.partnership == self.partnership.slug).order_by(col(e.seq))
+            found = self._entered("first", first.limit(1))
+        return found
 
     def active_partners(self) -> list[m.Partner]:
         return list(
@@ -80,7 +124,13 @@ def fields_recorded(ctx: GateContext, record: str, fields: list[str]) -> CheckRe
     missing = [f for f in fields if row is None or getattr(row, f) in (None, "")]
     if missing:
         return CheckResult(False, f"{record} lacks {', '.join(missing)}")
-    return CheckResult(True, "recorded", {"record": record, "fields": fields})
+    if ctx.after is not None and row is not None and _instant(row.recorded_at) < ctx.after:
+        return CheckResult(
+            False,
+            f"{record} last updated {_when(row.recorded_at)}; an update since "
+            f"{_when(ctx.after)} ({ctx.needed}) is needed",
+        )
+    return CheckResult(True, "recorded", {"record": record, "fields": fields, **_since(ctx)})
 
 
 def records_at_least(
@@ -92,11 +142,43 @@ def records_at_least(
         query = query.where(clause)
     if record == "partner":
         query = query.where(col(m.Partner.active).is_(True))
-    ids = list(ctx.session.exec(query.order_by(model.id)))
     what = record.replace("_", " ") + (f" ({_describe(where)})" if where else "")
+    if ctx.after is not None:
+        fresh = list(ctx.session.exec(_fresh(query, model, ctx).order_by(model.id)))
+        if len(fresh) < min:
+            return CheckResult(False, _stale(ctx, query, model, len(fresh), min, what))
+        return CheckResult(
+            True,
+            f"{len(fresh)} {what} since {_when(ctx.after)}",
+            {record: fresh[-20:], "count": len(fresh), **_since(ctx)},
+        )
+    ids = list(ctx.session.exec(query.order_by(model.id)))
     if len(ids) < min:
         return CheckResult(False, f"{len(ids)} {what} recorded, {min} needed")
     return CheckResult(True, f"{len(ids)} {what}", {record: ids[-20:], "count": len(ids)})
+
+
+def _fresh(query: Any, model: Any, ctx: GateContext) -> Any:
+    return query.where(col(model.recorded_at) >= ctx.after)
+
+
+def _stale(ctx: GateContext, query: Any, model: Any, fresh: int, min: int, what: str) -> str:
+    """What was found when too few records are recent enough: how many, the last one,
+    and since when they are needed."""
+    older = [
+        (rid, at)
+        for rid, at in ctx.session.execute(
+            query.with_only_columns(model.id, model.recorded_at).order_by(model.id)
+        )
+    ]
+    since = f"since {_when(ctx.after)} ({ctx.needed})"
+    if not older:
+        return f"0 {what} recorded, {min} needed {since}"
+    last = max(_instant(at) for _rid, at in older)
+    return (
+        f"{fresh} of {min} {what} recorded {since}; {len(older)} recorded in all, "
+        f"the last on {_when(last)}"
+    )
 
 
 def _describe(where: Mapping[str, Any]) -> str:
@@ -113,16 +195,19 @@ def each_partner_has(
     query = select(model.partner_id, model.id).where(model.partnership_id == ctx.pid)
     for clause in _filters(model, where or {}):
         query = query.where(clause)
+    if ctx.after is not None:
+        query = _fresh(query, model, ctx)
     found: dict[int, list[int]] = {}
     for partner_id, row_id in ctx.session.exec(query):
         found.setdefault(partner_id, []).append(row_id)
     lacking = [p for p in partners if p.id not in found]
     if lacking:
-        return CheckResult(False, f"no {record} for {_names(lacking)}")
+        since = f" since {_when(ctx.after)} ({ctx.needed})" if ctx.after is not None else ""
+        return CheckResult(False, f"no {record}{since} for {_names(lacking)}")
     return CheckResult(
         True,
         f"{record} for all {len(partners)} partners",
-        {record: {p.name: found[p.id] for p in partners if p.id is not None}},
+        {record: {p.name: found[p.id] for p in partners if p.id is not None}, **_since(ctx)},
     )
 
 
@@ -298,7 +383,15 @@ def attested(ctx: GateContext, task: str) -> CheckResult:
     ).first()
     if row is None:
         return CheckResult(False, f"task {task} not attested")
-    return CheckResult(True, f"attested by {row.recorded_by}", {"attestation": row.id})
+    if ctx.after is not None and _instant(row.recorded_at) < ctx.after:
+        return CheckResult(
+            False,
+            f"task {task} last attested {_when(row.recorded_at)}; an attestation since "
+            f"{_when(ctx.after)} ({ctx.needed}) is needed",
+        )
+    return CheckResult(
+        True, f"attested by {row.recorded_by}", {"attestation": row.id, **_since(ctx)}
+    )
 
 
 EVALUATORS: Mapping[str, Callable[..., CheckResult]] = {
@@ -316,4 +409,49 @@ def evaluate(ctx: GateContext, criterion: Criterion) -> CheckResult:
     params = dict(criterion.params)
     if criterion.check == "attested":
         params["task"] = criterion.task
-    return EVALUATORS[criterion.check](ctx, **params)
+    ctx.after, ctx.needed = _cutoff(ctx, criterion)
+    try:
+        return EVALUATORS[criterion.check](ctx, **params)
+    finally:
+        ctx.after, ctx.needed = None, ""
+
+
+def _cutoff(ctx: GateContext, c: Criterion) -> tuple[datetime | None, str]:
+    """The instant from which ``c``'s records count, and how to say why (None: any)."""
+    if not c.fresh:
+        return None, ""
+    from mspflow.definition.freshness import parse_duration
+
+    found: list[tuple[datetime, str]] = []
+    if c.since == "visit" and not ctx.backfill:
+        start = ctx.visit_start()
+        if start is not None:
+            found.append((start, "this visit of the step"))
+    elif c.since == "cycle" and not ctx.backfill:
+        start = ctx.cycle_started()
+        if start is not None:
+            found.append((start, "this pass round the loop"))
+    if c.within is not None and ctx.now is not None:
+        found.append((parse_duration(c.within).before(ctx.now), f"within {c.within}"))
+    if not found:
+        return None, ""
+    return max(found)
+
+
+def _instant(value: Any) -> datetime:
+    """A stored time as an aware UTC instant (history times are ISO text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    found: datetime = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return found
+
+
+def _when(value: Any) -> str:
+    return f"{_instant(value):%Y-%m-%d %H:%M}Z"
+
+
+def _since(ctx: GateContext) -> dict[str, str]:
+    """The window the evidence was judged in, kept with it in the history."""
+    if ctx.after is None:
+        return {}
+    return {"since": _instant(ctx.after).isoformat().replace("+00:00", "Z")}

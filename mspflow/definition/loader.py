@@ -59,6 +59,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "outcomes": ("list", False),
             "schedule_kinds": ("list", False),
             "auto_triggers": ("list", False),
+            "cycle_start": ("ref", False),
         },
         "module": {"id": ("str", True), "name": ("str", True), "description": ("str", False)},
         "step": {
@@ -78,6 +79,8 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "check": ("str", True),
             "params": ("map", False),
             "fix": ("str", False),
+            "since": ("str", False),
+            "within": ("str", False),
         },
         "final_state": {"id": ("str", True), "name": ("str", True), "description": ("str", False)},
         "transition": {
@@ -422,6 +425,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                 )
             else:
                 _check_params(r, spec, params, c, where, schedule_ids)
+            _check_freshness(r, c, where, cycle="cycle_start" in top)
             criteria.append(
                 Criterion(
                     c["id"],
@@ -431,6 +435,8 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                     MappingProxyType(dict(params)),
                     c.get("fix", ""),
                     line,
+                    since=c.get("since"),
+                    within=c.get("within"),
                 )
             )
         built_steps.append(
@@ -563,6 +569,12 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
     if initial is None:
         return None
     plain = json.loads(json.dumps(top))
+    cycle_start = None
+    if "cycle_start" in top:
+        cycle_start = resolve(top["cycle_start"], top.line_of("cycle_start"), "'cycle_start'")
+        if cycle_start is not None and cycle_start not in {s.id for s in steps}:
+            r.problem(top.line_of("cycle_start"), "'cycle_start' must name a step")
+            cycle_start = None
     return Workflow(
         name=top["name"],
         version=str(top["version"]),
@@ -580,6 +592,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
         scale_up_entry=refs("scale_up_entry", [initial]),
         content_hash=content_hash(plain),
         source=r.file,
+        cycle_start=cycle_start,
     )
 
 
@@ -641,6 +654,39 @@ def _check_params(
                 f"{where}: '{v}' is not a valid value of '{name}' for '{spec.name}'; choose from: "
                 + ", ".join(str(x) for x in choices or ()),
             )
+
+
+def _check_freshness(r: _Reader, c: LDict, where: str, *, cycle: bool) -> None:
+    """``since`` and ``within``: known values, on a check that reads when records were made."""
+    from mspflow.definition.freshness import CHECKS_WITH_FRESHNESS, SINCE, parse_duration
+
+    if "since" not in c and "within" not in c:
+        return
+    if c.get("check") not in CHECKS_WITH_FRESHNESS:
+        key = "since" if "since" in c else "within"
+        r.problem(
+            c.line_of(key),
+            f"{where}: '{key}' applies to the checks {', '.join(CHECKS_WITH_FRESHNESS)}, "
+            f"not to '{c.get('check')}'",
+        )
+    since = c.get("since")
+    if since is not None and since not in SINCE:
+        r.problem(
+            c.line_of("since"),
+            f"{where}: since {_brief(since)} is not one of: {', '.join(SINCE)}",
+        )
+    elif since == "cycle" and not cycle:
+        r.problem(
+            c.line_of("since"),
+            f"{where}: 'since: cycle' needs the workflow's 'cycle_start' (the step a pass "
+            "round the loop starts at)",
+        )
+    within = c.get("within")
+    if within is not None:
+        try:
+            parse_duration(within)
+        except ValueError as exc:
+            r.problem(c.line_of("within"), f"{where}: within: {exc}")
 
 
 def _check_cadences(r: _Reader, k: LDict, task_ids: Mapping[str, int]) -> None:

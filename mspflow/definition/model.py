@@ -71,6 +71,15 @@ class Criterion:
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     fix: str = ""
     line: int = 0
+    #: How recent its evidence must be (:mod:`mspflow.definition.freshness`):
+    #: ``visit``, ``cycle`` or None (ever), and at most this old (ISO 8601) or None.
+    since: str | None = None
+    within: str | None = None
+
+    @property
+    def fresh(self) -> bool:
+        """Whether its evidence must be recent (else any record ever made counts)."""
+        return self.since is not None or self.within is not None
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,8 @@ class Workflow:
     scale_up_entry: tuple[str, ...]
     content_hash: str
     source: str
+    #: The step a pass round the implementation loop starts at (``since: cycle``).
+    cycle_start: str | None = None
 
     # --- look-ups -----------------------------------------------------------
     @property

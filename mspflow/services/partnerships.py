@@ -108,25 +108,33 @@ def waivers(session: Session, p: m.Partnership) -> dict[str, str]:
 
 
 def gate_model(
-    session: Session, p: m.Partnership, wf: Workflow, *, outcome: str | None = None
+    session: Session,
+    p: m.Partnership,
+    wf: Workflow,
+    now: datetime,
+    *,
+    outcome: str | None = None,
 ) -> GateModel:
-    """The current step of ``p`` on the shared Machine, its criteria judged from its evidence."""
-    ctx = GateContext(session, p, outcome)
+    """The current step of ``p`` on the shared Machine, its criteria judged from its evidence
+    (as fresh as each criterion asks, counted back from ``now``)."""
+    ctx = GateContext(session, p, outcome, now=now, cycle_start=wf.cycle_start)
     return GateModel(wf.step(p.state), lambda c: evaluate(ctx, c), waivers(session, p))
 
 
 def gate_statuses(
-    session: Session, p: m.Partnership, wf: Workflow
+    session: Session, p: m.Partnership, wf: Workflow, now: datetime
 ) -> builtins.list[CriterionStatus]:
-    """Every criterion of the current step's gate, evaluated now."""
+    """Every criterion of the current step's gate, evaluated at ``now``."""
     if wf.is_final(p.state):
         return []
-    return gate_model(session, p, wf).gate()
+    return gate_model(session, p, wf, now).gate()
 
 
 def _criterion(st: CriterionStatus) -> CriterionView:
     c = st.criterion
-    return CriterionView(c.id, c.task, c.title, st.state, st.result.detail, c.fix, st.waived_by)
+    return CriterionView(
+        c.id, c.task, c.title, st.state, st.result.detail, c.fix, st.waived_by, c.since, c.within
+    )
 
 
 def event_view(e: Any, wf: Workflow | None) -> EventView:
@@ -220,7 +228,7 @@ class Partnerships:
         }
         if not detail:
             return PartnershipView(**base)
-        statuses = gate_statuses(session, p, wf)
+        statuses = gate_statuses(session, p, wf, self.ctx.now())
         criteria = [_criterion(st) for st in statuses]
         return PartnershipDetail(
             **base,
@@ -654,7 +662,7 @@ class Partnerships:
                         hint="give one of them as the reason",
                         field="reason",
                     )
-            model = gate_model(s, p, wf, outcome=outcome)
+            model = gate_model(s, p, wf, self.ctx.now(), outcome=outcome)
             statuses = run_transition(wf, model, p.state, t, partnership=p.slug)
             now = self.ctx.now()
             waived = [st.criterion.id for st in statuses if not st.result.ok]
@@ -853,7 +861,9 @@ class Partnerships:
             p, wf = self.locked(
                 s, partnership, action="backfill gate debt", expect_version=expect_version
             )
-            ctx = GateContext(s, p)
+            ctx = GateContext(
+                s, p, now=self.ctx.now(), cycle_start=wf.cycle_start, backfill=True
+            )
             settled: dict[str, Any] = {}
             still: builtins.list[str] = []
             rows = [d for d in self._debt(s, p) if d.status == "open"]

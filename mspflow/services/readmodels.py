@@ -139,6 +139,10 @@ class CriterionView(ReadModel):
     detail: str
     fix: str
     waived_by: str | None
+    #: How recent its evidence must be: since the ``visit`` or the ``cycle`` began,
+    #: and within an ISO 8601 duration; None: any record ever made counts.
+    since: str | None = None
+    within: str | None = None
 
 
 @dataclass(frozen=True)
