@@ -60,9 +60,7 @@ class GateContext:
     def visit_start(self) -> datetime | None:
         """When the partnership entered the current visit of its step."""
         e = m.HistoryEvent
-        return self._entered(
-            "visit", select(e.at).where(e.seq == self.partnership.entered_seq)
-        )
+        return self._entered("visit", select(e.at).where(e.seq == self.partnership.entered_seq))
 
     def cycle_started(self) -> datetime | None:
         """When the partnership last entered the loop's first step (or began, if never)."""

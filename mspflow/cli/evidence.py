@@ -67,6 +67,8 @@ def record_command(kind: str) -> click.Command:
             as_json,
             f"{partnership}: {kind} recorded" + (f" (#{done.record})" if done.record else ""),
         )
+        for note in done.notes:
+            click.echo(f"mspflow: note: {note}", err=True)
 
     params: list[click.Parameter] = [click.Argument(["partnership"], metavar="P")]
     for f in spec.fields:

@@ -259,6 +259,9 @@ class _Batch:
         ).first()
         self.lead = _Ref(id=lead) if lead is not None else None
         self.rows: list[_Row] = []
+        #: What the person recording should know, though nothing is wrong (a cadence
+        #: the workflow does not suggest).
+        self.notes: list[str] = []
 
     @staticmethod
     def label(f: FieldSpec) -> str:
@@ -459,6 +462,38 @@ class _Batch:
                 field="task",
             )
 
+    def _cadence(self, kind: Any, cadence: str) -> None:
+        """Cadences are floors: any one at least as frequent as the kind's minimum (where
+        the definition sets one) is accepted; one the definition does not suggest gets a
+        note. A one-off (``once``) only where the kind offers it."""
+        regular = [c for c in CADENCE_DAYS if c != "once"]
+        if cadence not in regular and cadence not in kind.cadences:
+            raise InvalidInput(
+                f"{shown(cadence)} is not a cadence",
+                hint=f"use one of: {', '.join(regular)}",
+                field="cadence",
+            )
+        if cadence not in kind.cadences and kind.derived is not None:
+            raise InvalidInput(
+                f"the {kind.name.lower()} happens {', '.join(kind.cadences)}; "
+                f"{shown(cadence)} is not its cadence",
+                field="cadence",
+            )
+        name = kind.name.lower()
+        if kind.minimum and CADENCE_DAYS[cadence] > CADENCE_DAYS[kind.minimum]:
+            faster = [c for c in regular if CADENCE_DAYS[c] <= CADENCE_DAYS[kind.minimum]]
+            raise InvalidInput(
+                f"a {cadence} {name} is less frequent than {kind.minimum}, the minimum "
+                f"of task {kind.task}",
+                hint=f"use {kind.minimum} or more often: {', '.join(faster)}",
+                field="cadence",
+            )
+        if cadence not in kind.cadences:
+            self.notes.append(
+                f"the workflow suggests a {name} {' or '.join(kind.cadences)} "
+                f"(task {kind.task}); {cadence} is kept as agreed"
+            )
+
     def _schedule(self, v: dict[str, Any]) -> None:
         kind = self.wf.schedule_kind(v["kind"])
         if kind is None:
@@ -474,15 +509,7 @@ class _Batch:
                 hint=f"use one of: {', '.join(kind.cadences)}",
                 field="cadence",
             )
-        if cadence not in kind.cadences:
-            too_loose = kind.minimum and CADENCE_DAYS.get(cadence, 0) > CADENCE_DAYS[kind.minimum]
-            why = f"less frequent than {kind.minimum} " if too_loose else ""
-            raise InvalidInput(
-                f"a {shown(cadence)[1:-1]} {kind.name.lower()} is {why}not allowed "
-                f"by task {kind.task}",
-                hint=f"use one of: {', '.join(kind.cadences)}",
-                field="cadence",
-            )
+        self._cadence(kind, cadence)
         if kind.derived == "midterm":
             start, end = self.scope
             if not (start and end):
@@ -952,7 +979,9 @@ class Evidence:
                 raise errors[0]
             row = _write(s, self.partnerships, self.ctx.actor.name, p, batch.rows)[0]
             rid = getattr(row, "id", None)
-            return RecordResult(p.slug, kind, rid if isinstance(rid, int) else None)
+            return RecordResult(
+                p.slug, kind, rid if isinstance(rid, int) else None, list(batch.notes)
+            )
 
     def attest(
         self,

@@ -861,9 +861,7 @@ class Partnerships:
             p, wf = self.locked(
                 s, partnership, action="backfill gate debt", expect_version=expect_version
             )
-            ctx = GateContext(
-                s, p, now=self.ctx.now(), cycle_start=wf.cycle_start, backfill=True
-            )
+            ctx = GateContext(s, p, now=self.ctx.now(), cycle_start=wf.cycle_start, backfill=True)
             settled: dict[str, Any] = {}
             still: builtins.list[str] = []
             rows = [d for d in self._debt(s, p) if d.status == "open"]

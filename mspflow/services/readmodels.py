@@ -288,6 +288,8 @@ class RecordResult(ReadModel):
     id: str
     kind: str
     record: int | None
+    #: What the recorder should know though nothing was wrong (a cadence not suggested).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

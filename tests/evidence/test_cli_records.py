@@ -48,7 +48,8 @@ def test_a_midterm_review_is_derived_from_the_time_frame(run: Run, engine: Engin
     one_line(run("schedule", "add", "water", "midterm-review", code=7))
     run("record", "scope", "water", "--start", "2027-03-01", "--end", "2029-03-01")
     out = json.loads(run("schedule", "add", "water", "midterm-review", "--json").output)
-    assert set(out) == {"id", "kind", "record"} and out["kind"] == "schedule"
+    assert set(out) == {"id", "kind", "record", "notes"} and out["kind"] == "schedule"
+    assert out["notes"] == []  # once, as the midterm review offers
     with read_session(engine) as s:
         active = s.exec(select(m.Schedule).where(col(m.Schedule.active).is_(True))).all()
     assert [(x.kind, x.cadence, x.starts_on) for x in active] == [
@@ -107,3 +108,13 @@ def test_the_sample_evidence_imports(run: Run, engine: Engine) -> None:
         assert {x.local_time for x in schedules if x.kind == "monitoring"} == {"10:00"}
     shown = run("partnership", "show", "water", "--json").output
     assert "Mekong Pumps Ltd" in shown
+
+
+def test_a_cadence_the_workflow_does_not_suggest_is_kept_with_a_note(run: Run) -> None:
+    done = run("schedule", "add", "water", "monitoring", "--cadence", "weekly", "--start",
+               "2027-03-04")  # fmt: skip
+    assert "mspflow: note: the workflow suggests a monitoring cycle" in done.stderr
+    assert "weekly is kept as agreed" in done.stderr
+    quiet = run("schedule", "add", "water", "monitoring", "--cadence", "monthly", "--start",
+                "2027-03-04")  # fmt: skip
+    assert "note:" not in quiet.stderr

@@ -421,8 +421,8 @@ def test_cadence_looser_than_the_minimum_names_the_task(
     ref = new(service, msp, msp_text)
     with pytest.raises(
         InvalidInput,
-        match=r"quarterly coordination meeting is less frequent "
-        r"than monthly not allowed by task 7\.1",
+        match=r"a quarterly coordination meeting is less frequent than monthly, "
+        r"the minimum of task 7\.1",
     ):
         service.evidence.record(
             partnership=ref,
