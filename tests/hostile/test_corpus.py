@@ -46,6 +46,7 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("partner", "add", P, "{}", "--sector", "public"),
         ("user", "add", "{}", "--role", "partner"),
         ("member", "add", P, "pia", "--partner", "{}"),
+        ("schedule", "add", P, "monitoring", "--cadence", "{}", "--start", "2027-03-04"),
     ],
     "user": [
         ("user", "add", "{}", "--role", "partner"),
