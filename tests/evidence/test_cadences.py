@@ -35,6 +35,7 @@ def water(service: Mspflow) -> str:
     return slug
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the rule is the service's
 @pytest.mark.parametrize(("kind_id", "cadence"), PAIRS, ids=[f"{k}-{c}" for k, c in PAIRS])
 def test_a_cadence_is_accepted_exactly_when_at_least_as_frequent_as_the_minimum(
     service: Mspflow, water: str, kind_id: str, cadence: str
