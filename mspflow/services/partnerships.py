@@ -707,7 +707,12 @@ class Partnerships:
                     )
                 )
                 s.flush()
-            return MoveResult(self.view(s, p), event.seq, waived, source, t.dest, kind)
+            if session is not None:  # the caller's transaction: read it there
+                return MoveResult(self.view(s, p), event.seq, waived, source, t.dest, kind)
+        # Read back after the commit, so the write lock is not held for the view's queries.
+        with self.ctx.reading() as r:
+            view = self.view(r, find(r, p.slug))
+        return MoveResult(view, event.seq, waived, source, t.dest, kind)
 
     def _pick(
         self, wf: Workflow, p: m.Partnership, kind: str, dest: str | None, outcome: str | None
