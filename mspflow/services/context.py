@@ -93,12 +93,14 @@ class Context:
                 raise
         return self._engine
 
-    def _find_actor(self) -> Actor:
+    def _find_actor(self, engine: Engine | None = None) -> Actor:
+        """The acting user, looked up once (in ``engine``, else the database's engine)."""
         if self._actor is None:
             from mspflow.auth import actor_name, find_actor
+            from mspflow.store import read_session
 
             given = self._actor_given if isinstance(self._actor_given, str) else None
-            with self.reading() as s:
+            with read_session(engine or self.engine) as s:
                 self._actor = find_actor(s, actor_name(given))
         return self._actor
 
@@ -138,13 +140,7 @@ class Context:
                     engine.dispose()
                     raise
                 self._read_only = engine
-                if self._actor is None:
-                    from mspflow.auth import actor_name, find_actor
-                    from mspflow.store import read_session
-
-                    given = self._actor_given if isinstance(self._actor_given, str) else None
-                    with read_session(engine) as s:
-                        self._actor = find_actor(s, actor_name(given))
+                self._find_actor(engine)
         return self._read_only
 
     def with_actor(self, actor: str | Actor) -> Context:
