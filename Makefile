@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 # The virtual environment, rebuilt when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -29,6 +29,10 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# docs/framework.md is generated from the bundled definition (a test keeps it current).
+docs: $(STAMP)
+	$(BIN)/mspflow workflow show msp-12-step --format markdown > docs/framework.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check mspflow tests

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import String
+from sqlmodel import Session, col, or_, select
 
 from mspflow.definition.kinds import DERIVED_FILTERS, by_gate_name
 from mspflow.definition.model import Criterion
@@ -36,8 +37,10 @@ class GateContext:
     pending_outcome: str | None = None
     #: The clock's now, from which ``within`` counts back.
     now: datetime | None = None
-    #: The definition's ``cycle_start`` step (``since: cycle``).
+    #: The definition's ``cycle_start`` step (``since: cycle``), and the steps from
+    #: which moving into it continues the pass rather than starting a new one.
     cycle_start: str | None = None
+    within_pass: tuple[str, ...] = ()
     #: Gate debt of a step never visited: ``since`` has no visit to count from.
     backfill: bool = False
     #: For the criterion being judged: records must be made at or after this, and
@@ -63,7 +66,8 @@ class GateContext:
         return self._entered("visit", select(e.at).where(e.seq == self.partnership.entered_seq))
 
     def cycle_started(self) -> datetime | None:
-        """When the partnership last entered the loop's first step (or began, if never)."""
+        """When the partnership last entered the loop's first step (or began, if never),
+        other than from a step of the same pass (back to delivery from monitoring)."""
         e = m.HistoryEvent
         entered = (
             select(e.at)
@@ -71,6 +75,7 @@ class GateContext:
                 e.partnership == self.partnership.slug,
                 e.to_state == self.cycle_start,
                 col(e.from_state).is_distinct_from(e.to_state),
+                or_(col(e.from_state).is_(None), col(e.from_state).not_in(self.within_pass)),
             )
             .order_by(col(e.seq).desc())
             .limit(1)
@@ -106,8 +111,12 @@ def _filters(model: type[Any], where: Mapping[str, Any]) -> list[Any]:
     out = []
     for name, value in where.items():
         if name in DERIVED_FILTERS:  # with_minutes: a meeting counts when its minutes are kept
-            column = col(getattr(model, DERIVED_FILTERS[name][0]))
-            out.append(column.is_not(None) & (column != "") if value else column.is_(None))
+            attr, filled = DERIVED_FILTERS[name]
+            column: Any = getattr(model, attr)
+            present: Any = column.is_not(None)
+            if isinstance(getattr(column.type, "impl", column.type), String):  # a blank text
+                present = present & (column != "")  # is no value either
+            out.append(present if bool(value) == filled else ~present)
         else:
             out.append(getattr(model, name) == value)
     return out
@@ -306,7 +315,7 @@ def lead_agreed(ctx: GateContext) -> CheckResult:
     return CheckResult(True, "agreed by all partners", {"overall_lead": lead.id})
 
 
-def resources_mobilized(ctx: GateContext) -> CheckResult:
+def resources_mobilized(ctx: GateContext, each_partner: bool = False) -> CheckResult:
     rows = ctx.session.exec(
         select(m.Resource).where(
             m.Resource.partnership_id == ctx.pid, col(m.Resource.committed).is_(True)
@@ -321,6 +330,11 @@ def resources_mobilized(ctx: GateContext) -> CheckResult:
             "committed but not mobilized: "
             + ", ".join(f"#{r.id} {r.description[:30]}" for r in pending),
         )
+    if each_partner:
+        having = {r.partner_id for r in rows}
+        lacking = [p for p in ctx.active_partners() if p.id not in having]
+        if lacking:
+            return CheckResult(False, f"no committed resource from {_names(lacking)}")
     return CheckResult(
         True, f"{len(rows)} committed resources mobilized", {"resource": [r.id for r in rows]}
     )
@@ -360,11 +374,15 @@ def scale_up_decided(ctx: GateContext, dimensions: list[str]) -> CheckResult:
     rows = ctx.session.exec(
         select(m.ScaleUpDecision).where(m.ScaleUpDecision.partnership_id == ctx.pid)
     ).all()
-    for row in reversed(rows):
+    for row in reversed(rows):  # the latest decision counts
+        if row.declined:
+            return CheckResult(
+                True, f"decided not to scale up: {row.description[:60]}", {"scale_up": row.id}
+            )
         named = [d for d in row.dimensions.split(",") if d in dimensions]
         if named:
             return CheckResult(True, f"decided: {', '.join(named)}", {"scale_up": row.id})
-    return CheckResult(False, "no scale-up decision naming a dimension")
+    return CheckResult(False, "no decision on scaling up, for it along a dimension or against it")
 
 
 def outcome_recorded(ctx: GateContext) -> CheckResult:

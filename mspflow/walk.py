@@ -138,7 +138,12 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
     },
     3: {
         "resources-mapped": _each(
-            "resource", kind="in-kind", description="Staff time and local knowledge"
+            "resource", kind="human", description="Staff time and local knowledge"
+        ),
+        "rewards-and-risks-weighed": _each(
+            "risk-reward",
+            rewards="Reach villages no partner reaches alone",
+            risks="Staff time drawn from other work",
         ),
         "risks-assessed": [
             (
@@ -228,13 +233,40 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
             ("attestation", {"task": "6.1", "note": "Kick-off held with all partners"})
         ],
         "start-announced": [("profile", {"implementation_start": "2027-03-01"})],
-        "resources-mobilized": _each(
-            "resource",
-            kind="financial",
-            description="First tranche",
-            committed=True,
-            mobilized=True,
-        ),
+        "resources-mobilized": [
+            (
+                "resource",
+                {
+                    "partner": MINISTRY,
+                    "kind": "financial",
+                    "description": "First tranche",
+                    "amount": 400000,
+                    "currency": "USD",
+                    "committed": True,
+                    "mobilized": True,
+                },
+            ),
+            (
+                "resource",
+                {
+                    "partner": NGO,
+                    "kind": "human",
+                    "description": "Twelve community trainers",
+                    "committed": True,
+                    "mobilized": True,
+                },
+            ),
+            (
+                "resource",
+                {
+                    "partner": COMPANY,
+                    "kind": "technological",
+                    "description": "Solar pump sets at cost",
+                    "committed": True,
+                    "mobilized": True,
+                },
+            ),
+        ],
         "coordination-schedule": [
             (
                 "schedule",
@@ -257,11 +289,18 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
                 {"on": "2027-03-04", "minutes": "Work plan agreed", "present": list(PARTNERS)},
             )
         ],
+        "action-plan-current": [
+            (
+                "action-plan",
+                {"period": "monthly", "on": "2027-03-05", "summary": "Survey the first 12 sites"},
+            )
+        ],
         "health-checked": [
             ("health-check", {"on": "2027-05-20", "summary": "Good trust, slow procurement"})
         ],
     },
     8: {
+        "milestones-set": [("milestone", {"name": "First 12 wells drilled", "due": "2027-06-30"})],
         "progress-monitored": [
             (
                 "monitoring",
@@ -286,6 +325,13 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
     },
     9: {
         "panel-complete": _each("panel-member", name="Representative"),
+        "impact-measured": [
+            (
+                "indicator",
+                {"code": "6.1.1", "baseline": 31, "target": 80, "unit": "% of households"},
+            ),
+            ("indicator-value", {"indicator": "6.1.1", "value": 38, "on": "2027-06-05"}),
+        ],
         "progress-reviewed": [
             (
                 "review",

@@ -72,7 +72,7 @@ def test_show_text_names_tasks_and_fixes(env: dict[str, str]) -> None:
     out = run(env, "partnership", "show", "water")
     assert "step 1 Getting started (module A Initiation)" in out
     assert "task 1.4 a potential partner identified" in out
-    assert "mspflow partner add" in out
+    assert "add a partner with a named contact who can commit the organization" in out
 
 
 def test_exit_codes(env: dict[str, str], tmp_path: Path) -> None:

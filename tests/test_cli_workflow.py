@@ -179,3 +179,16 @@ def test_installed_wheel_works_from_any_directory(tmp_path: Path) -> None:
     ).stdout.strip()
     assert where.startswith(site), where
     assert [w["name"] for w in json.loads(run.stdout)] == ["msp-12-step"]
+
+
+def test_docs_framework_md_is_the_bundled_definition_rendered(cli: Callable[..., Result]) -> None:
+    """docs/framework.md is generated (``make docs``); a change of the YAML regenerates it."""
+    out = cli("workflow", "show", "msp-12-step", "--format", "markdown")
+    assert out.exit_code == 0, out.output
+    assert (REPO / "docs/framework.md").read_text(encoding="utf-8") == out.output, (
+        "docs/framework.md is stale: run 'make docs'"
+    )
+    assert "no source" not in out.output  # every part cites the guideline
+    for line in out.output.splitlines():
+        if line.startswith("| `") or line.startswith("| advance") or line.startswith("| revisit"):
+            assert "| line" in line, line

@@ -3,12 +3,15 @@
 A workflow declares, per criterion, how recent its records must be; going round
 the implementation loop (7 -> 8 -> 9 -> 10 -> 7) then needs new records at each
 gate, and ``partnership show`` says which records are stale and since when new
-ones are needed. Run on a copy of the bundled workflow that declares it.
+ones are needed. Run on a copy of the workflow's version 2018.1 (which declared no
+freshness) given a few fresh criteria, so that each rule is seen alone; the bundled
+version's own rules are walked in ``tests/test_loop.py``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -19,6 +22,15 @@ from mspflow.errors import DefinitionError, GateNotMet
 from mspflow.services import Mspflow
 from mspflow.walk import WALK, record_piece
 from tests.conftest import SECRETARIAT
+
+OLD = Path(__file__).parent / "definition" / "versions" / "msp-12-step-2018.1.yaml"
+
+
+@pytest.fixture(scope="module")
+def msp_text() -> str:
+    """Version 2018.1 of the bundled workflow, before it declared fresh evidence."""
+    return OLD.read_text(encoding="utf-8")
+
 
 FRESH = {
     "      - id: meetings-held\n": "since: visit",

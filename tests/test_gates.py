@@ -146,9 +146,10 @@ def test_meetings_without_minutes_do_not_count(store: Store) -> None:
 def test_the_bundled_meetings_held_criterion_needs_minutes(store: Store, msp: Workflow) -> None:
     [held] = [c for c in msp.step(7).gate if c.id == "meetings-held"]
     store.add(m.Meeting, held_on=DAY, minutes=None)
-    assert store.judge(held) == (False, "0 meeting (with_minutes=True) recorded, 1 needed")
+    ok, detail = store.judge(held)  # counted in this pass round the loop (since: cycle)
+    assert not ok and detail.startswith("0 meeting (with_minutes=True) recorded, 1 needed since")
     store.add(m.Meeting, held_on=DAY, minutes="Agreed the work plan")
-    assert store.judge(held) == (True, "1 meeting (with_minutes=True)")
+    assert store.judge(held)[0] is True
 
 
 def test_meetings_without_minutes_are_what_with_minutes_false_counts(store: Store) -> None:
@@ -469,7 +470,7 @@ def test_scale_up_decided_needs_a_named_dimension(store: Store) -> None:
     physical = {"dimensions": ["physical"]}
     assert store.check("scale_up_decided", **physical) == (
         False,
-        "no scale-up decision naming a dimension",
+        "no decision on scaling up, for it along a dimension or against it",
     )
     store.add(m.ScaleUpDecision, dimensions="social", description="more villages")
     assert store.check("scale_up_decided", **physical)[0] is False

@@ -62,7 +62,7 @@ _partnerships_option = click.option(
     multiple=True,
     metavar="KIND",
     help="Only this kind of event: create, onboard, advance, revisit, conclude, "
-    "review-due, waive, backfill, scale-up, member-add, member-remove (repeatable).",
+    "review-due, waive, backfill, scale-up, migrate, member-add, member-remove (repeatable).",
 )
 @click.option(
     "--since",

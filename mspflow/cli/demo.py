@@ -270,7 +270,19 @@ def _simulated_year(say: Say, app: Mspflow, clock: ManualClock, engine: Engine) 
     ).id
     record_piece(app, forum, WALK[1]["partner-identified"])
     record_piece(app, forum, WALK[9]["panel-complete"])  # task 9.1
+    record = app.evidence.record
+    record(  # task 9.1: the indicator the reviews measure impact by
+        partnership=forum,
+        kind="indicator",
+        values={"code": "6.5.1", "baseline": 40, "target": 70, "unit": "IWRM score",
+                "baseline_on": "2026-12-31", "target_on": "2029-12-31"},
+    )  # fmt: skip
     today = local_date(clock.now(), tz)
+    record(  # task 8.1: a milestone, which the partners will miss
+        partnership=forum,
+        kind="milestone",
+        values={"name": "Basin data-sharing agreement", "due": today + timedelta(days=100)},
+    )
     first = today.replace(day=min(today.day, 20)) + timedelta(days=7)
     schedules = {
         "coordination-meeting": ("monthly", first),
@@ -296,55 +308,104 @@ def _simulated_year(say: Say, app: Mspflow, clock: ManualClock, engine: Engine) 
     meetings = dates("coordination-meeting")
     monitoring = dates("monitoring")
     missed = meetings[4]
-    totals = {"reminders": 0, "overdue": 0, "reviews": 0}
+    totals = {"reminders": 0, "overdue": 0, "reviews": 0, "late": 0}
     month = None
-    record = app.evidence.record
+    passes = 0
     for day in range(366):
         on = today + timedelta(days=day)
         clock.set(datetime.combine(on, time(9, 30), tzinfo=ZoneInfo(tz)))
         if on in meetings and on != missed:
             record(partnership=forum, kind="meeting", values={"on": on, "minutes": "Held"})
+            if meetings.index(on) % 3 == 0:  # a quarterly action plan (task 7.2)
+                record(
+                    partnership=forum,
+                    kind="action-plan",
+                    values={"period": "quarterly", "on": on, "summary": "Next quarter's work"},
+                )
         if on in monitoring:
             record(
                 partnership=forum,
                 kind="monitoring",
                 values={"kind": "progress", "on": on, "summary": "On plan"},
             )
+        if day == 130:  # reached a month late, with the reason
+            app.evidence.update_milestone(
+                partnership=forum,
+                milestone="Basin data-sharing agreement",
+                values={"done": on, "delay": "One ministry's legal review took a month longer"},
+            )
+            say(f"    {on}: the data-sharing agreement is signed, a month late; the flag closes")
         lines.clear()
         report = sweeper.sweep()
         totals["reminders"] += report.fired.get("reminder notified", 0)
         totals["overdue"] += report.fired.get("overdue notified", 0)
+        totals["late"] += report.fired.get("milestone-overdue notified", 0)
+        flagged = report.fired.get("overdue notified") or report.fired.get(
+            "milestone-overdue notified"
+        )
         if on.strftime("%Y-%m") != month and lines:
             month = on.strftime("%Y-%m")
-            if day < 45 or report.fired.get("overdue notified"):
+            if day < 45 or flagged:
                 for line in lines:
                     say("    " + line.strip())
-        elif report.fired.get("overdue notified"):
+        elif flagged:
             for line in lines:
                 say("    " + line.strip())
         if report.moved:
             totals["reviews"] += 1
-            say(f"    {on}: the quarterly review fell due; the scheduler moved {forum} to step 9")
-            _review_cycle(app, forum, on)
-            say(f"    {on}: review panel met; revisions recorded; back to step 7 (the loop)")
+            passes += 1
+            jump = app.partnerships.history(partnership=forum).events[-1]
+            owed = ", ".join(jump.data.get("gate_debt", [])) or "none"
+            say(
+                f"    {on}: the quarterly review fell due; the scheduler moved {forum} to step 9, "
+                f"keeping what this pass left unmet as gate debt: {owed}"
+            )
+            _review_cycle(app, forum, on, passes, say)
     say(
         f"[{forum}] the year in numbers: {totals['reminders']} reminders sent, "
         f"{totals['overdue']} overdue flag (the meeting of {missed} has no minutes), "
-        f"{totals['reviews']} reviews started by the scheduler\n"
+        f"{totals['late']} late milestone, {totals['reviews']} reviews started by the scheduler"
     )
+    shown_detail = app.partnerships.show(partnership=forum)
+    for i in shown_detail.indicators:
+        say(
+            f"[{forum}] SDG indicator {i.code}: baseline {i.baseline:g}, target {i.target:g}, "
+            f"{i.values} values measured, the latest {i.latest:g} on {i.measured_on} "
+            f"({i.progress:.0%} of the way)\n"
+        )
     return forum
 
 
-def _review_cycle(app: Mspflow, ref: str, on: date) -> None:
-    """What the secretariat records once a review starts (tasks 9.1-10.2)."""
+def _review_cycle(app: Mspflow, ref: str, on: date, n: int, say: Say) -> None:
+    """What the secretariat records once a review starts (tasks 9.1-10.2): each pass
+    round the loop needs its own reviews, indicator value, revision and lesson."""
     record = app.evidence.record
-    for kind, findings in (("progress", "Milestones met"), ("process", "Partners engaged")):
-        record(partnership=ref, kind="review", values={"kind": kind, "on": on,
-                                                        "findings": findings})  # fmt: skip
-    app.partnerships.advance(partnership=ref)
+    ps = app.partnerships
+    if n == 2:  # the first pass's reviews do not count for the second
+        try:
+            ps.advance(partnership=ref)
+        except GateNotMet as refused:
+            say(f"    {on}: advance refused, the records of the last pass are stale:")
+            for line in refused.lines()[1:]:
+                say(f"        {line.strip()}")
+    record(partnership=ref, kind="indicator-value",
+           values={"indicator": "6.5.1", "value": 40 + 4 * n, "on": on})  # fmt: skip
+    on_track = n % 2 == 1
+    for kind, findings in (("progress", "Milestones met" if on_track else "Behind on data"),
+                           ("process", "Partners engaged")):  # fmt: skip
+        values = {"kind": kind, "on": on, "findings": findings}
+        if kind == "progress":
+            values["on_track"] = on_track
+        record(partnership=ref, kind="review", values=values)
+    if on_track:
+        ps.advance(partnership=ref, to="7")
+        say(f"    {on}: the panel finds {ref} on track; back to step 7 for the next pass")
+        return
+    ps.advance(partnership=ref)
     record(partnership=ref, kind="revision", values={"description": f"Work plan adjusted on {on}"})
     record(partnership=ref, kind="lesson", values={"text": f"Lesson of the review of {on}"})
-    app.partnerships.advance(partnership=ref, to="7")
+    ps.advance(partnership=ref, to="7")
+    say(f"    {on}: the panel finds {ref} behind; revised in step 10, back to step 7")
 
 
 @click.command()

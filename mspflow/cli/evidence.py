@@ -104,6 +104,32 @@ def record_mobilized(app: App, partnership: str, resource: int) -> None:
     click.echo(f"{partnership}: resource #{resource} mobilized")
 
 
+@record.command("milestone-update")
+@click.argument("partnership", metavar="P")
+@click.argument("milestone", metavar="MILESTONE")
+@click.option("--done", help="The date it was reached, YYYY-MM-DD.")
+@click.option("--delay", help="Why it is late, and what is done about it.")
+@click.option("--due", help="A new deadline, YYYY-MM-DD.")
+@json_option
+@pass_app
+def record_milestone_update(
+    app: App,
+    partnership: str,
+    milestone: str,
+    done: str | None,
+    delay: str | None,
+    due: str | None,
+    as_json: bool,
+) -> None:
+    """A milestone was reached, is late for a reason, or has a new deadline (task 8.1)."""
+    result = app.mspflow.evidence.update_milestone(
+        partnership=partnership,
+        milestone=milestone,
+        values={"done": done, "delay": delay, "due": due},
+    )
+    emit(result, as_json, f"{partnership}: milestone {milestone} updated")
+
+
 @click.command("attest")
 @click.argument("partnership", metavar="P")
 @click.argument("task")

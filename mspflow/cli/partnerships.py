@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from mspflow.cli.base import App, Group, emit, expect_option, json_option, pass_app
-from mspflow.cli.render import moved, partnership_text, timeline
+from mspflow.cli.render import migrated, moved, partnership_text, timeline
 
 __all__ = ["register"]
 
@@ -78,6 +78,43 @@ def partnership_show(app: App, partnership: str, as_json: bool) -> None:
     emit(p, as_json, lambda: partnership_text(p))
 
 
+@partnership.command("migrate")
+@click.argument("partnership", metavar="P", required=False)
+@click.option("--to", "to", required=True, metavar="VERSION", help="The definition version.")
+@click.option("--all", "every", is_flag=True, help="Every open partnership on another version.")
+@click.option(
+    "--workflow", default="msp-12-step", show_default=True, help="With --all: the definition."
+)
+@click.option("--dry-run", is_flag=True, help="Write nothing; list what would become unmet.")
+@expect_option
+@json_option
+@pass_app
+def partnership_migrate(
+    app: App,
+    partnership: str | None,
+    to: str,
+    every: bool,
+    workflow: str,
+    dry_run: bool,
+    expect_version: int | None,
+    as_json: bool,
+) -> None:
+    """Move P (or, with --all, every open partnership) onto VERSION of its definition."""
+    if every == (partnership is not None):
+        raise click.UsageError("name one partnership P, or give --all")
+    versions = app.mspflow.versions
+    if every:
+        results = versions.migrate_all(to=to, workflow=workflow, dry_run=dry_run)
+    else:
+        assert partnership is not None
+        results = [
+            versions.migrate(
+                partnership=partnership, to=to, dry_run=dry_run, expect_version=expect_version
+            )
+        ]
+    emit(results if every else results[0], as_json, lambda: migrated(results))
+
+
 @click.command()
 @click.argument("partnership", metavar="P")
 @click.option("--to", "dest", help="Destination step where several are possible (e.g. 7 or 11).")
@@ -110,7 +147,8 @@ def advance(
 def revisit(
     app: App, partnership: str, dest: str, reason: str, expect_version: int | None, as_json: bool
 ) -> None:
-    """Take P back to STEP (foundational steps 1-3, or 7 -> 5 when roles change)."""
+    """Take P back to an earlier STEP, with a reason (any of steps 1-6 from a later one;
+    from measuring progress, back to delivery)."""
     done = app.mspflow.partnerships.revisit(
         partnership=partnership, step=dest, reason=reason, expect_version=expect_version
     )
@@ -188,11 +226,18 @@ def conclude(
     "--dimension",
     "dimensions",
     multiple=True,
-    required=True,
     help="social, physical, political or conceptual (repeatable).",
 )
-@click.option("--description", required=True)
-@click.option("--replicate", "replica", metavar="NAME", help="Create a linked replica MSP.")
+@click.option(
+    "--decline", is_flag=True, help="The partners decided not to scale up (give the reason)."
+)
+@click.option("--description", required=True, help="How it scales up, or why it does not.")
+@click.option(
+    "--replicate",
+    "replica",
+    metavar="NAME",
+    help="Create a linked replica MSP (the physical dimension).",
+)
 @click.option("--start-step", help="Where the replica starts (1 or 4).")
 @expect_option
 @json_option
@@ -201,6 +246,7 @@ def scale_up(
     app: App,
     partnership: str,
     dimensions: tuple[str, ...],
+    decline: bool,
     description: str,
     replica: str | None,
     start_step: str | None,
@@ -212,6 +258,7 @@ def scale_up(
         partnership=partnership,
         dimensions=list(dimensions),
         description=description,
+        decline=decline,
         replica=replica,
         start_step=start_step,
         expect_version=expect_version,
@@ -219,7 +266,9 @@ def scale_up(
     emit(
         {"id": partnership, "decision": done.decision, "replica": done.replica},
         as_json,
-        f"{partnership}: scale-up decided ({', '.join(dimensions)})"
+        f"{partnership}: decided not to scale up"
+        if decline
+        else f"{partnership}: scale-up decided ({', '.join(dimensions)})"
         + (f"; replica {done.replica} created" if done.replica else ""),
     )
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mspflow.services.readmodels import EventView, MoveResult, PartnershipDetail, PartnershipView
+from mspflow.services.readmodels import (
+    EventView,
+    MigrateResult,
+    MoveResult,
+    PartnershipDetail,
+    PartnershipView,
+)
 
-__all__ = ["event_line", "evidence_refs", "moved", "partnership_text", "timeline", "where"]
+__all__ = [
+    "event_line", "evidence_refs", "migrated", "moved", "partnership_text", "timeline", "where",
+]  # fmt: skip
 
 
 def where(p: PartnershipView) -> str:
@@ -45,6 +53,27 @@ def partnership_text(p: PartnershipView) -> str:
                 lines.append(f"             {c.detail}; {c.fix}")
             elif c.state == "waived":
                 lines.append(f"             waived by {c.waived_by}")
+    late = [x for x in p.milestones if x.overdue]
+    if p.milestones:
+        done = sum(x.done is not None for x in p.milestones)
+        lines.append(
+            f"  milestones: {done} of {len(p.milestones)} reached"
+            + (f", {len(late)} overdue" if late else "")
+        )
+        for x in late:
+            why = f"; {x.delay}" if x.delay else "; no reason for the delay recorded"
+            lines.append(f"    [  LATE] {x.name}: due {x.due}{why}")
+    for i in p.indicators:
+        if i.latest is None:
+            now = "no value measured yet"
+        else:
+            share = f" ({i.progress:.0%} of the way)" if i.progress is not None else ""
+            now = f"{_num(i.latest)} on {i.measured_on}{share}"
+        unit = f" {i.unit}" if i.unit else ""
+        lines.append(
+            f"  indicator {i.code}: baseline {_num(i.baseline)}, target {_num(i.target)}{unit}; "
+            + now
+        )
     if p.moves:
         lines.append(
             "  moves: "
@@ -55,6 +84,25 @@ def partnership_text(p: PartnershipView) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def migrated(results: list[MigrateResult]) -> str:
+    lines = []
+    for r in results:
+        if not r.changed:
+            lines.append(f"{r.id}: already on {r.to_version}")
+            continue
+        verb = "would move" if r.dry_run else "moved"
+        lines.append(f"{r.id}: {verb} from {r.from_version} to {r.to_version}")
+        for c in r.unmet:
+            lines.append(f"    becomes unmet: task {c.task} {c.title}: {c.detail}")
+        for d in r.retired_debt:
+            lines.append(f"    gate debt retired (no such criterion now): {d}")
+    return "\n".join(lines) or "no partnership to migrate"
 
 
 def moved(result: MoveResult) -> str:

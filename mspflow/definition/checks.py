@@ -61,7 +61,7 @@ EXPECTED_RECORDS: tuple[str, ...] = tuple(
 
 @dataclass(frozen=True)
 class ParamSpec:
-    type: str  # "str" | "int" | "list" | "mapping"
+    type: str  # "str" | "int" | "bool" | "list" | "mapping"
     required: bool = False
     choices: tuple[str, ...] | None = None  # for "str", or for each item of a "list"
 
@@ -121,7 +121,9 @@ CHECKS: Mapping[str, CheckSpec] = MappingProxyType(
             _spec("lead_agreed", "an overall lead is named and every active partner agreed"),
             _spec(
                 "resources_mobilized",
-                "every partner that committed resources has them all mobilized",
+                "every committed resource is mobilized (with each_partner: and every "
+                "active partner has one)",
+                each_partner=ParamSpec("bool"),
             ),
             _spec(
                 "schedules_defined",

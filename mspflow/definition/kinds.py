@@ -35,6 +35,7 @@ __all__ = [
     "KINDS",
     "LINK_MAX",
     "RECORD_KEY",
+    "RESOURCE_TYPES",
     "RISK_AREAS",
     "SCALE_UP_DIMENSIONS",
     "EvidenceKind",
@@ -62,6 +63,15 @@ RISK_AREAS: tuple[str, ...] = (
     "implementation",
 )
 
+#: The types of resources partners bring (lines 594-595, 849, 959); ``in-kind``
+#: is a non-financial resource of no named type (what records before the types
+#: were tracked say).
+RESOURCE_TYPES: tuple[str, ...] = (
+    "financial", "technological", "managerial", "institutional", "human", "knowledge",
+    "physical", "in-kind",
+)  # fmt: skip
+_RESOURCE_HELP = "financial, technological, managerial, institutional, human, knowledge, physical"
+
 #: Task 11.1: the dimensions along which an MSP may go to scale.
 SCALE_UP_DIMENSIONS: tuple[str, ...] = ("social", "physical", "political", "conceptual")
 
@@ -69,7 +79,7 @@ SCALE_UP_DIMENSIONS: tuple[str, ...] = ("social", "physical", "political", "conc
 #: to a row of the same partnership: partner, component, objective).
 FIELD_TYPES = (
     "text", "line", "email", "date", "bool", "number", "days", "day-list", "zone", "time",
-    "choice", "sdg", "partner", "component", "objective",
+    "choice", "sdg", "sdg-indicator", "partner", "component", "objective", "indicator",
 )  # fmt: skip
 
 
@@ -139,9 +149,15 @@ class EvidenceKind:
         return next((f for f in self.fields if f.name == name), None)
 
 
-#: Filters that are no field of their own: a predicate over a column.
-DERIVED_FILTERS: Mapping[str, tuple[str, type]] = MappingProxyType(
-    {"with_minutes": ("minutes", bool)}  # a meeting counts when its minutes are kept
+#: Filters that are no field of their own: a predicate over a column, by the
+#: filter's name: (the column, whether ``true`` means the column is filled).
+DERIVED_FILTERS: Mapping[str, tuple[str, bool]] = MappingProxyType(
+    {
+        "with_minutes": ("minutes", True),  # a meeting counts when its minutes are kept
+        "with_contact": ("contact_name", True),  # a partner with a named contact (1.4)
+        "own": ("inherited_from", False),  # a lesson not inherited from a parent (11.1)
+        "reached": ("done_on", True),  # a milestone reached
+    }
 )
 
 F = FieldSpec
@@ -240,7 +256,7 @@ _DECLARED = (
         ),
         gate="partner",
         checks=(*_AT_LEAST, "each_partner_fields"),
-        filters=("can_decide",),
+        filters=("can_decide", "with_contact"),
         export=ExportType(
             "partner",
             (
@@ -259,15 +275,16 @@ _DECLARED = (
         "A resource a partner brings.",
         (
             F("partner", "partner", True, argument=True, column="partner_id"),
-            F("kind", "choice", True, choices=("in-kind", "financial")),
+            F("kind", "choice", True, choices=RESOURCE_TYPES, help=_RESOURCE_HELP),
             F("description", required=True),
             F("amount", "number", limit=AMOUNT_MAX),
+            F("currency", "line", help="ISO 4217 code of a financial amount, e.g. USD"),
             F("committed", "bool"),
             F("mobilized", "bool"),
         ),
         gate="resource",
         checks=(*_AT_LEAST, "each_partner_has", "resources_mobilized"),
-        filters=("kind", "committed"),
+        filters=("kind", "committed", "mobilized"),
     ),
     EvidenceKind(
         "risk",
@@ -281,6 +298,19 @@ _DECLARED = (
         ),
         gate="risk",
         checks=(*_AT_LEAST, "risk_areas_covered"),
+    ),
+    EvidenceKind(
+        "risk-reward",
+        "RiskReward",
+        "3.2",
+        "What one partner expects to gain and to risk by partnering.",
+        (
+            F("partner", "partner", True, argument=True, column="partner_id"),
+            F("rewards", required=True),
+            F("risks", required=True),
+        ),
+        gate="risk_reward",
+        checks=(*_AT_LEAST, "each_partner_has"),
     ),
     EvidenceKind(
         "signature",
@@ -400,6 +430,30 @@ _DECLARED = (
         by_partners=True,
     ),
     EvidenceKind(
+        "action-plan",
+        "ActionPlan",
+        "7.2",
+        "A monthly or quarterly action plan for the components.",
+        (
+            F("period", "choice", True, choices=("weekly", "monthly", "quarterly")),
+            F("on", "date", column="made_on"),
+            F("summary", required=True),
+        ),
+        gate="action_plan",
+        checks=_AT_LEAST,
+        filters=("period",),
+        expected=Expected("made_on", "action plan"),
+        export=ExportType(
+            "action-plan",
+            (
+                ("period", "period", "string"),
+                ("made_on", "made_on", "time"),
+                ("summary", "summary", "string"),
+            ),
+            ("action_plan",),
+        ),
+    ),
+    EvidenceKind(
         "health-check",
         "HealthCheck",
         "7.4",
@@ -460,6 +514,63 @@ _DECLARED = (
         by_partners=True,
     ),
     EvidenceKind(
+        "milestone",
+        "Milestone",
+        "8.1",
+        "A milestone with its deadline; flagged when it passes undone.",
+        (
+            F("name", "line", True, argument=True),
+            F("due", "date", True, column="due_on"),
+            F("component", "component", column="component_id"),
+            F("done", "date", column="done_on", help="the date it was reached"),
+            F("delay", help="why it is late, and what is done about it"),
+        ),
+        gate="milestone",
+        checks=_AT_LEAST,
+        filters=("reached",),
+        export=ExportType(
+            "milestone",
+            (
+                ("name", "name", "string"),
+                ("due_on", "due_on", "time"),
+                ("done_on", "done_on", "time"),
+            ),
+            ("milestone",),
+        ),
+        by_partners=True,
+    ),
+    EvidenceKind(
+        "indicator",
+        "SdgIndicator",
+        "9.1",
+        "An SDG indicator the partnership tracks (e.g. 6.1.1), baseline and target.",
+        (
+            F("code", "sdg-indicator", True, "indicator code", argument=True),
+            F("baseline", "number", True, limit=AMOUNT_MAX),
+            F("target", "number", True, limit=AMOUNT_MAX),
+            F("unit", "line"),
+            F("baseline_on", "date", help="when the baseline was measured"),
+            F("target_on", "date", help="when the target is to be met"),
+        ),
+        gate="sdg_indicator",
+        checks=_AT_LEAST,
+    ),
+    EvidenceKind(
+        "indicator-value",
+        "IndicatorValue",
+        "9.1",
+        "A measured value of a tracked SDG indicator.",
+        (
+            F("indicator", "indicator", True, argument=True, column="indicator_id"),
+            F("value", "number", True, argument=True, limit=AMOUNT_MAX),
+            F("on", "date", True, column="measured_on"),
+            F("source", "line", limit=LINK_MAX, help="where the figure comes from"),
+        ),
+        gate="indicator_value",
+        checks=_AT_LEAST,
+        by_partners=True,
+    ),
+    EvidenceKind(
         "panel-member",
         "PanelMember",
         "9.1",
@@ -484,7 +595,7 @@ _DECLARED = (
         ),
         gate="review",
         checks=_AT_LEAST,
-        filters=("kind",),
+        filters=("kind", "on_track"),
         expected=Expected("held_on", "review"),
         export=ExportType(
             "review",
@@ -514,6 +625,7 @@ _DECLARED = (
         (F("text", required=True, argument=True),),
         gate="lesson",
         checks=_AT_LEAST,
+        filters=("own",),
     ),
     EvidenceKind(
         "attestation",
@@ -589,7 +701,7 @@ def filter_types(kind: EvidenceKind) -> dict[str, tuple[str, ...] | type]:
     for name in kind.filters:
         f = kind.field(name)
         if f is None:
-            out[name] = DERIVED_FILTERS[name][1]
+            out[name] = bool
         else:
             out[name] = f.choices if f.type == "choice" else bool
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,12 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "auto_triggers": ("list", False),
             "cycle_start": ("ref", False),
         },
-        "module": {"id": ("str", True), "name": ("str", True), "description": ("str", False)},
+        "module": {
+            "id": ("str", True),
+            "name": ("str", True),
+            "description": ("str", False),
+            "source": ("lines", False),
+        },
         "step": {
             "number": ("int", True),
             "id": ("str", True),
@@ -70,8 +76,14 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "description": ("str", False),
             "tasks": ("list", True),
             "gate": ("list", False),
+            "source": ("lines", False),
         },
-        "task": {"id": ("str", True), "name": ("str", True), "description": ("str", False)},
+        "task": {
+            "id": ("str", True),
+            "name": ("str", True),
+            "description": ("str", False),
+            "source": ("lines", False),
+        },
         "criterion": {
             "id": ("str", True),
             "task": ("str", True),
@@ -81,8 +93,14 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "fix": ("str", False),
             "since": ("str", False),
             "within": ("str", False),
+            "source": ("lines", False),
         },
-        "final_state": {"id": ("str", True), "name": ("str", True), "description": ("str", False)},
+        "final_state": {
+            "id": ("str", True),
+            "name": ("str", True),
+            "description": ("str", False),
+            "source": ("lines", False),
+        },
         "transition": {
             "kind": ("str", True),
             "from": ("refs", True),
@@ -92,6 +110,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "direction": ("str", False),
             "task": ("str", False),
             "label": ("str", False),
+            "source": ("lines", False),
         },
         "outcome": {
             "id": ("str", True),
@@ -99,6 +118,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "to": ("ref", True),
             "reasons": ("strs", False),
             "description": ("str", False),
+            "source": ("lines", False),
         },
         "schedule_kind": {
             "id": ("str", True),
@@ -110,6 +130,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "record": ("str", False),
             "derived": ("str", False),
             "description": ("str", False),
+            "source": ("lines", False),
         },
         "auto_trigger": {
             "id": ("str", True),
@@ -118,9 +139,29 @@ SCHEMA: Mapping[str, Mapping[str, tuple[str, bool]]] = MappingProxyType(
             "to": ("ref", True),
             "schedules": ("strs", True),
             "task": ("str", True),
+            "source": ("lines", False),
         },
     }
 )
+
+_LINES = re.compile(r"^\s*(\d+)(?:\s*-\s*(\d+))?\s*$")
+
+
+def source_lines(text: str) -> tuple[tuple[int, int], ...] | None:
+    """``"1039-1040, 1044"`` as ``((1039, 1040), (1044, 1044))``; None if malformed
+    (a range must not run backwards, a line number starts at 1)."""
+    out = []
+    for part in text.split(","):
+        match = _LINES.match(part)
+        if match is None:
+            return None
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if first < 1 or last < first:
+            return None
+        out.append((first, last))
+    return tuple(out)
+
 
 _DERIVED = ("midterm",)  # schedules computed from the scope's time frame (task 9.1)
 
@@ -148,6 +189,8 @@ def _is_type(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(_is_type(v, "str") for v in value)
     if kind == "gate":
         return value in ("exit", "none") or _is_type(value, "strs")
+    if kind == "lines":
+        return isinstance(value, str) and source_lines(value) is not None
     if kind == "list":
         return isinstance(value, list)
     if kind == "map":
@@ -163,6 +206,7 @@ _TYPE_WORDS = {
     "refs": "a step number, a state id, or a list of them",
     "strs": "a list of names",
     "gate": "'exit', 'none' or a list of criterion ids",
+    "lines": "line numbers of the guideline, e.g. 303 or 1039-1040, 1044",
     "list": "a list",
     "map": "a mapping",
 }
@@ -197,7 +241,7 @@ class _Reader:
                     self.problem(data.line, f"{where} is missing required key '{key}'")
                 continue
             value = data[key]
-            if typ == "str" and isinstance(value, int) and not isinstance(value, bool):
+            if typ in ("str", "lines") and isinstance(value, int) and not isinstance(value, bool):
                 data[key] = value = str(value)  # `version: 2` means "2"
             if not _is_type(value, typ):
                 self.problem(
@@ -353,7 +397,9 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
     module_lines: dict[str, int] = {}
     for m, line in r.items(top, "modules", "module", "the workflow"):
         if "id" in m and "name" in m and _unique(r, module_lines, m["id"], line, "module id"):
-            modules.append(Module(m["id"], m["name"], m.get("description", ""), (), line))
+            modules.append(
+                Module(m["id"], m["name"], m.get("description", ""), (), line, _cites(m))
+            )
 
     steps: list[Step] = []
     step_ids: dict[str, int] = {}
@@ -383,7 +429,10 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
         tasks: list[Task] = []
         for t, tline in r.items(s, "tasks", "task", where):
             if "id" in t and "name" in t and _unique(r, task_ids, t["id"], tline, "task id"):
-                tasks.append(Task(t["id"], t["name"], s["number"], t.get("description", ""), tline))
+                tasks.append(
+                    Task(t["id"], t["name"], s["number"], t.get("description", ""), tline,
+                         _cites(t))
+                )  # fmt: skip
         steps.append(
             Step(
                 s["number"],
@@ -394,6 +443,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                 tuple(tasks),
                 (),
                 line,
+                _cites(s),
             )
         )
 
@@ -435,6 +485,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                     MappingProxyType(dict(params)),
                     c.get("fix", ""),
                     line,
+                    _cites(c),
                     since=c.get("since"),
                     within=c.get("within"),
                 )
@@ -449,12 +500,18 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                 step.tasks,
                 tuple(criteria),
                 step.line,
+                step.cites,
             )
         )
     steps = sorted(built_steps, key=lambda s: s.number)
     modules = [
         Module(
-            m.id, m.name, m.description, tuple(s.number for s in steps if s.module == m.id), m.line
+            m.id,
+            m.name,
+            m.description,
+            tuple(s.number for s in steps if s.module == m.id),
+            m.line,
+            m.cites,
         )
         for m in modules
     ]
@@ -462,7 +519,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
     finals: list[FinalState] = []
     for f, line in r.items(top, "final_states", "final_state", "the workflow"):
         if "id" in f and "name" in f and _unique(r, step_ids, f["id"], line, "state id"):
-            finals.append(FinalState(f["id"], f["name"], f.get("description", ""), line))
+            finals.append(FinalState(f["id"], f["name"], f.get("description", ""), line, _cites(f)))
 
     by_number = {str(s.number): s.id for s in steps}
     state_ids = {s.id for s in steps} | {f.id for f in finals}
@@ -495,6 +552,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                     tuple(o.get("reasons", ())),
                     o.get("description", ""),
                     line,
+                    _cites(o),
                 )
             )
 
@@ -519,6 +577,7 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                 k.get("derived"),
                 k.get("description", ""),
                 line,
+                _cites(k),
             )
         )
 
@@ -547,13 +606,23 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
                 tuple(a["schedules"]),
                 a["task"],
                 line,
+                _cites(a),
             )
         )
         for src in sources:
             assert src is not None
             transitions.append(
                 Transition(
-                    "review-due", src, dest, (), False, a["task"], "review falls due", None, line
+                    "review-due",
+                    src,
+                    dest,
+                    (),
+                    False,
+                    a["task"],
+                    "review falls due",
+                    None,
+                    line,
+                    _cites(a),
                 )
             )
 
@@ -596,6 +665,12 @@ def _build(r: _Reader, top: LDict) -> Workflow | None:
     )
 
 
+def _cites(obj: LDict) -> str:
+    """An object's ``source`` lines as written (validated with its other keys)."""
+    value = obj.get("source")
+    return value if isinstance(value, str) and source_lines(value) is not None else ""
+
+
 def _check_params(
     r: _Reader, spec: CheckSpec, params: LDict, c: LDict, where: str, schedule_ids: list[Any]
 ) -> None:
@@ -623,6 +698,8 @@ def _check_params(
             choices = p.choices
         elif p.type == "int":
             ok, bad, choices = isinstance(value, int) and value >= 0, [], None
+        elif p.type == "bool":
+            ok, bad, choices = isinstance(value, bool), [], None
         else:  # mapping: 'where' filters of the named record
             ok, bad, choices = isinstance(value, dict), [], None
             if ok:
@@ -826,6 +903,7 @@ def _build_transitions(
                         t.get("label", ""),
                         outcome,
                         line,
+                        _cites(t),
                     )
                 )
     return out

@@ -58,6 +58,7 @@ class Task:
     step: int
     description: str = ""
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Criterion:
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     fix: str = ""
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
     #: How recent its evidence must be (:mod:`mspflow.definition.freshness`):
     #: ``visit``, ``cycle`` or None (ever), and at most this old (ISO 8601) or None.
     since: str | None = None
@@ -92,6 +94,7 @@ class Step:
     tasks: tuple[Task, ...]
     gate: tuple[Criterion, ...]
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
     def criterion(self, criterion_id: str) -> Criterion | None:
         return next((c for c in self.gate if c.id == criterion_id), None)
@@ -103,6 +106,7 @@ class FinalState:
     name: str
     description: str = ""
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Module:
     description: str
     steps: tuple[int, ...]
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class Transition:
     label: str = ""
     outcome: str | None = None
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
     @property
     def trigger(self) -> str:
@@ -150,6 +156,7 @@ class Outcome:
     reasons: tuple[str, ...]
     description: str = ""
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,7 @@ class ScheduleKind:
     derived: str | None = None
     description: str = ""
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,7 @@ class AutoTrigger:
     schedules: tuple[str, ...]
     task: str
     line: int = 0
+    cites: str = ""  # the guideline's lines it rests on (``source:``)
 
 
 @dataclass(frozen=True)
@@ -244,6 +253,15 @@ class Workflow:
 
     def schedule_kind(self, kind_id: str) -> ScheduleKind | None:
         return next((k for k in self.schedule_kinds if k.id == kind_id), None)
+
+    @property
+    def within_pass(self) -> tuple[str, ...]:
+        """The other steps of the module the loop starts in: moving from one of them back
+        into ``cycle_start`` (from monitoring to delivery) continues the pass."""
+        if self.cycle_start is None:
+            return ()
+        module = self.step(self.cycle_start).module
+        return tuple(s.id for s in self.steps if s.module == module and s.id != self.cycle_start)
 
     def label(self, state: str) -> str:
         """``"7 Delivering on the SDGs"`` for a step, the name for a final state."""

@@ -82,6 +82,30 @@ def sdg_targets() -> frozenset[str]:
     return frozenset(k.removesuffix("-title").replace("-", ".") for k in data)
 
 
+@cache
+def sdg_indicators() -> Mapping[str, str]:
+    """The SDG indicator codes ("6.1.1", "6.a.1") with their titles, from the Open SDG
+    data shipped in mspflow."""
+    import yaml
+
+    path = Path(__file__).parent.parent / "data" / "sdg_indicators.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return MappingProxyType(
+        {k.removesuffix("-title").replace("-", "."): str(v) for k, v in data.items()}
+    )
+
+
+def _indicator_code(value: str, label: str) -> str:
+    code = value.strip().lower().replace("-", ".").removeprefix("sdg").strip(" .")
+    if code not in sdg_indicators():
+        raise _bad(
+            label,
+            f"{shown(value)} is not an SDG indicator code",
+            f"use goal.target.indicator as in 6.1.1; there are {len(sdg_indicators())}",
+        )
+    return code
+
+
 def _sdg_code(value: str, label: str) -> str:
     code = value.strip().lower().replace("-", ".").removeprefix("sdg").strip(" .")
     if code not in sdg_targets():
@@ -209,6 +233,8 @@ _TARGETS: dict[str, tuple[type[Any], str]] = {
     "partner": (m.Partner, "name"),
     "component": (m.Component, "name"),
     "objective": (m.Objective, "text"),
+    "indicator": (m.SdgIndicator, "code"),
+    "milestone": (m.Milestone, "name"),
 }
 
 
@@ -370,6 +396,8 @@ class _Batch:
             return inputs.zone(value, field=label)
         if t == "time":
             return _as_time(value, label)
+        if t == "indicator":  # named by its code, written as the partnership wrote it or not
+            value = _indicator_code(inputs.line(value, field=label), label)
         if t in _TARGETS:  # an objective is named by its text, which may be long
             limit = inputs.TEXT_MAX if t == "objective" else inputs.NAME_MAX
             return self._target(t, inputs.line(value, field=label, limit=limit), label)
@@ -382,6 +410,8 @@ class _Batch:
             return value
         if t == "sdg":
             return _sdg_code(value, label)
+        if t == "sdg-indicator":
+            return _indicator_code(value, label)
         raise AssertionError(t)
 
     def _target(self, what: str, name: str, label: str) -> _Ref:
@@ -418,6 +448,26 @@ class _Batch:
             self.names[kind][v["name"]] = here
         elif kind == "objective":
             self.names["objective"].setdefault(v["text"], here)
+        elif kind == "indicator":
+            if v["code"] in self.names["indicator"]:
+                raise InvalidInput(
+                    f"{self.slug} already tracks SDG indicator {v['code']}", field="code"
+                )
+            if v["target"] == v["baseline"]:
+                raise InvalidInput(
+                    f"indicator {v['code']}: the target equals the baseline",
+                    hint="give the value the partnership aims to reach",
+                    field="target",
+                )
+            self.names["indicator"][v["code"]] = here
+        elif kind == "milestone":
+            if v["name"] in self.names["milestone"]:
+                raise InvalidInput(
+                    f"{self.slug} already has a milestone {shown(v['name'])}",
+                    hint="update that milestone instead",
+                    field="name",
+                )
+            self.names["milestone"][v["name"]] = here
         elif kind == "component-lead":
             pair = (v["component"].key, v["partner"].key)
             if pair in self.component_leads:
@@ -610,22 +660,24 @@ def _write(
         active[schedule.kind] = schedule
 
     def derive_midterm(scope: m.Scope) -> None:
-        """Keep the midterm review (task 9.1) halfway through the time frame (task 2.3)."""
+        """Keep a scheduled midterm review (task 9.1) halfway through the time frame
+        (task 2.3). A midterm review is the partners' choice (line 1197): one is kept
+        in step with the scope, never created by recording it."""
         assert scope.start_date and scope.end_date
         middle = midterm_date(scope.start_date, scope.end_date)
         for kind in definition_for(s, p).schedule_kinds:
             current = active.get(kind.id)
-            if kind.derived != "midterm" or (current and current.starts_on == middle):
+            if kind.derived != "midterm" or current is None or current.starts_on == middle:
                 continue
             fresh = m.Schedule(
                 partnership_id=p.id,
                 kind=kind.id,
                 cadence=kind.default or "once",
                 starts_on=middle,
-                local_time=current.local_time if current else "09:00",
-                timezone=current.timezone if current else p.timezone,
-                lead_days=current.lead_days if current else "30,7",
-                grace_days=current.grace_days if current else 14,
+                local_time=current.local_time,
+                timezone=current.timezone,
+                lead_days=current.lead_days,
+                grace_days=current.grace_days,
                 **stamp,
             )
             s.add(fresh)
@@ -996,6 +1048,51 @@ class Evidence:
         values = {"task": task, "note": note, "link": link}
         return self.record(partnership=partnership, kind="attestation", values=values,
                            session=session)  # fmt: skip
+
+    def update_milestone(
+        self,
+        *,
+        partnership: str,
+        milestone: str,
+        values: Mapping[str, Any],
+        session: Session | None = None,
+    ) -> RecordResult:
+        """Mark a milestone reached (``done``), explain its delay, or move its deadline
+        (task 8.1); a reached milestone is no longer flagged overdue."""
+        spec = RECORDS["milestone"]
+        allowed = {f.name: f for f in spec.fields if f.name in ("due", "done", "delay")}
+        if session is None:
+            self.partnerships.prepare(partnership)
+        with self.ctx.writing(partnership, session) as s:
+            p = find(s, partnership, for_update=True)
+            self.ctx.policy.check_record(s, p, "milestone")
+            batch = _Batch(s, self.ctx.now(), p, explicit=True)
+            name = inputs.line(milestone, field="milestone")
+            found = batch._target("milestone", name, "milestone")
+            row = s.get(m.Milestone, found.id)
+            assert row is not None
+            given = {k: v for k, v in values.items() if v is not None}
+            if not given:
+                raise InvalidInput(
+                    f"milestone {shown(name)}: nothing to change",
+                    hint="give the date it was reached, the reason for a delay or a new deadline",
+                    field="done",
+                )
+            for key, raw in given.items():
+                f = allowed.get(key)
+                if f is None:
+                    raise InvalidInput(f"milestone: cannot update {shown(key)}", field=key)
+                if _absent(raw) and f.required:
+                    raise InvalidInput(f"milestone: {f.name} cannot be empty", field=key)
+                try:
+                    value = batch._convert(f, raw) if not _absent(raw) else None
+                except MspflowError as exc:
+                    raise _named(exc, "milestone", key) from None
+                setattr(row, f.attr, value)
+            row.recorded_by, row.recorded_at = self.ctx.actor.name, self.ctx.now()
+            s.add(row)
+            self.partnerships.touch(s, p)
+            return RecordResult(p.slug, "milestone", row.id)
 
     def update_partner(
         self,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mspflow.services.scheduler import Scheduler
     from mspflow.services.schedules import Schedules
     from mspflow.services.users import Users
+    from mspflow.services.versions import Versions
 
 __all__ = ["Mspflow"]
 
@@ -86,6 +87,12 @@ class Mspflow:
         from mspflow.services.audit import Audit
 
         return Audit(self.ctx)
+
+    @cached_property
+    def versions(self) -> Versions:
+        from mspflow.services.versions import Versions
+
+        return Versions(self.ctx, self.partnerships)
 
     @cached_property
     def scheduler(self) -> Scheduler:

@@ -38,6 +38,8 @@ from mspflow.services.readmodels import (
     DebtRow,
     EventView,
     HistoryView,
+    IndicatorProgress,
+    MilestoneView,
     ModuleRef,
     MoveOption,
     MoveResult,
@@ -56,7 +58,7 @@ from mspflow.store.lookup import concurrency_errors, concurrent, find, version_o
 if TYPE_CHECKING:
     from mspflow.services.context import Context
 
-__all__ = ["Partnerships", "event_view", "gate_statuses"]
+__all__ = ["Partnerships", "criterion_view", "event_view", "gate_statuses"]
 
 _PARTNERSHIPS: Any = m.Partnership.__table__  # type: ignore[attr-defined]
 _WAIVERS: Any = m.Waiver.__table__  # type: ignore[attr-defined]
@@ -117,7 +119,9 @@ def gate_model(
 ) -> GateModel:
     """The current step of ``p`` on the shared Machine, its criteria judged from its evidence
     (as fresh as each criterion asks, counted back from ``now``)."""
-    ctx = GateContext(session, p, outcome, now=now, cycle_start=wf.cycle_start)
+    ctx = GateContext(
+        session, p, outcome, now=now, cycle_start=wf.cycle_start, within_pass=wf.within_pass
+    )
     return GateModel(wf.step(p.state), lambda c: evaluate(ctx, c), waivers(session, p))
 
 
@@ -130,7 +134,7 @@ def gate_statuses(
     return gate_model(session, p, wf, now).gate()
 
 
-def _criterion(st: CriterionStatus) -> CriterionView:
+def criterion_view(st: CriterionStatus) -> CriterionView:
     c = st.criterion
     return CriterionView(
         c.id, c.task, c.title, st.state, st.result.detail, c.fix, st.waived_by, c.since, c.within
@@ -229,7 +233,7 @@ class Partnerships:
         if not detail:
             return PartnershipView(**base)
         statuses = gate_statuses(session, p, wf, self.ctx.now())
-        criteria = [_criterion(st) for st in statuses]
+        criteria = [criterion_view(st) for st in statuses]
         return PartnershipDetail(
             **base,
             criteria=criteria,
@@ -242,7 +246,59 @@ class Partnerships:
                 if t.kind != "review-due"
             ],
             partners=self._partners(session, p),
+            indicators=self._indicators(session, p),
+            milestones=self._milestones(session, p),
         )
+
+    @staticmethod
+    def _indicators(session: Session, p: m.Partnership) -> builtins.list[IndicatorProgress]:
+        """Each tracked SDG indicator with its latest value (by date measured)."""
+        from mspflow.services.evidence import sdg_indicators
+
+        titles = sdg_indicators()
+        values: dict[int, builtins.list[m.IndicatorValue]] = {}
+        for v in session.exec(
+            select(m.IndicatorValue)
+            .where(m.IndicatorValue.partnership_id == p.id)
+            .order_by(col(m.IndicatorValue.measured_on), col(m.IndicatorValue.id))
+        ):
+            values.setdefault(v.indicator_id, []).append(v)
+        out = []
+        for i in session.exec(
+            select(m.SdgIndicator)
+            .where(m.SdgIndicator.partnership_id == p.id)
+            .order_by(col(m.SdgIndicator.id))
+        ):
+            mine = values.get(i.id or 0, [])
+            last = mine[-1] if mine else None
+            span = i.target - i.baseline
+            progress = round((last.value - i.baseline) / span, 4) if last and span else None
+            out.append(
+                IndicatorProgress(
+                    i.code, titles.get(i.code, ""), i.unit, i.baseline, i.target,
+                    last.value if last else None, last.measured_on if last else None,
+                    len(mine), progress,
+                )
+            )  # fmt: skip
+        return out
+
+    def _milestones(self, session: Session, p: m.Partnership) -> builtins.list[MilestoneView]:
+        """Milestones by deadline; one past its deadline and not reached is overdue
+        (the deadline is a day in the partnership's time zone)."""
+        from mspflow.scheduler.times import local_date
+
+        today = local_date(self.ctx.now(), p.timezone)
+        return [
+            MilestoneView(
+                x.id or 0, x.name, x.due_on, x.done_on, x.delay,
+                x.done_on is None and x.due_on < today,
+            )
+            for x in session.exec(
+                select(m.Milestone)
+                .where(m.Milestone.partnership_id == p.id)
+                .order_by(col(m.Milestone.due_on), col(m.Milestone.id))
+            )
+        ]  # fmt: skip
 
     @staticmethod
     def _partners(session: Session, p: m.Partnership) -> builtins.list[PartnerView]:
@@ -342,6 +398,11 @@ class Partnerships:
                 DebtRow(wf.step(d.step).number, d.criterion, d.task, d.status, d.resolved_seq)
                 for d in self._debt(s, p)
             ]
+
+    @staticmethod
+    def open_debt(s: Session, p: m.Partnership) -> builtins.list[m.GateDebt]:
+        """``p``'s gate debt not yet backfilled, waived or retired."""
+        return [d for d in Partnerships._debt(s, p) if d.status == "open"]
 
     @staticmethod
     def _debt(s: Session, p: m.Partnership) -> builtins.list[m.GateDebt]:
@@ -666,6 +727,9 @@ class Partnerships:
             statuses = run_transition(wf, model, p.state, t, partnership=p.slug)
             now = self.ctx.now()
             waived = [st.criterion.id for st in statuses if not st.result.ok]
+            jumped = self._jumped(s, p, wf, t, now) if kind == "review-due" else []
+            if jumped:
+                data = {**(data or {}), "gate_debt": [f"{st.number}:{c.id}" for st, c in jumped]}
             event = self.event(
                 s,
                 p,
@@ -693,6 +757,7 @@ class Partnerships:
                 },
             )
             source = p.state
+            self._owe(s, p, jumped)
             self.bump(s, p, seen, now, state=t.dest, entered_seq=event.seq)
             if outcome is not None:
                 s.add(
@@ -713,6 +778,40 @@ class Partnerships:
         with self.ctx.reading() as r:
             view = self.view(r, find(r, p.slug))
         return MoveResult(view, event.seq, waived, source, t.dest, kind)
+
+    @staticmethod
+    def _jumped(
+        s: Session, p: m.Partnership, wf: Workflow, t: Transition, now: datetime
+    ) -> builtins.list[tuple[Any, Any]]:
+        """The criteria a scheduled review leaves unmet: those of the step it leaves and
+        of every step it jumps over (from 7, step 8 too). They become gate debt."""
+        here, there = wf.step(t.source).number, wf.step(t.dest).number
+        ctx = GateContext(s, p, now=now, cycle_start=wf.cycle_start, within_pass=wf.within_pass)
+        held = waivers(s, p)
+        return [
+            (st, c)
+            for st in wf.steps
+            if here <= st.number < there
+            for c in st.gate
+            if not (st.id == p.state and c.id in held) and not evaluate(ctx, c).ok
+        ]
+
+    def _owe(self, s: Session, p: m.Partnership, debt: builtins.list[tuple[Any, Any]]) -> None:
+        """Open gate debt for ``debt``; one already owed stays, one settled is owed again."""
+        if not debt:
+            return
+        rows = {
+            (d.step, d.criterion): d
+            for d in s.exec(select(m.GateDebt).where(m.GateDebt.partnership_id == p.id))
+        }
+        for st, c in debt:
+            row = rows.get((st.id, c.id))
+            if row is None:
+                s.add(m.GateDebt(partnership_id=p.id, step=st.id, criterion=c.id, task=c.task))
+            elif row.status != "open":
+                row.status, row.resolved_seq = "open", None
+                s.add(row)
+        s.flush()
 
     def _pick(
         self, wf: Workflow, p: m.Partnership, kind: str, dest: str | None, outcome: str | None
@@ -866,10 +965,17 @@ class Partnerships:
             p, wf = self.locked(
                 s, partnership, action="backfill gate debt", expect_version=expect_version
             )
-            ctx = GateContext(s, p, now=self.ctx.now(), cycle_start=wf.cycle_start, backfill=True)
+            ctx = GateContext(
+                s,
+                p,
+                now=self.ctx.now(),
+                cycle_start=wf.cycle_start,
+                within_pass=wf.within_pass,
+                backfill=True,
+            )
             settled: dict[str, Any] = {}
             still: builtins.list[str] = []
-            rows = [d for d in self._debt(s, p) if d.status == "open"]
+            rows = self.open_debt(s, p)
             for d in rows:
                 c = wf.step(d.step).criterion(d.criterion)
                 assert c is not None
@@ -897,26 +1003,45 @@ class Partnerships:
         partnership: str,
         dimensions: Sequence[str],
         description: str,
+        decline: bool = False,
         replica: str | None = None,
         start_step: str | None = None,
         expect_version: int | None = None,
         session: Session | None = None,
     ) -> ScaleUpResult:
-        """Record a scale-up decision; with ``replica`` (a name), replicate the MSP.
+        """Record the decision on scaling up (task 11.1): along ``dimensions``, or with
+        ``decline`` not to (lines 1317-1319: the partners may decide; ``description``
+        then gives the reason). With ``replica`` (a name), replicate the MSP.
 
         The replica is a new partnership linked to its parent, pinned to the
         same definition, starting at one of the definition's scale-up entry
-        steps, and holding a copy of the parent's lessons learned.
+        steps, and holding a copy of the parent's lessons learned, shown but not
+        counted as its own. Replicating is going to scale physically (line 1322),
+        so a replica needs the physical dimension.
         """
         from mspflow.definition.kinds import SCALE_UP_DIMENSIONS
 
         self.ctx.policy.require_role("secretariat", action="scale up partnerships")
         wrong = [d for d in dimensions if d not in SCALE_UP_DIMENSIONS]
-        if not dimensions or wrong:
+        if decline and (dimensions or replica is not None):
+            raise InvalidInput(
+                "a decision not to scale up names no dimension and creates no replica",
+                hint="leave the dimensions and the replica out, or do not decline",
+                field="dimensions" if dimensions else "replica",
+            )
+        if not decline and (not dimensions or wrong):
             raise InvalidInput(
                 f"scale-up dimension(s) {', '.join(inputs.shown(d) for d in wrong) or 'missing'}",
-                hint="give one or more of: " + ", ".join(SCALE_UP_DIMENSIONS),
+                hint="give one or more of: "
+                + ", ".join(SCALE_UP_DIMENSIONS)
+                + (", or decide not to scale up" if not dimensions else ""),
                 field="dimensions",
+            )
+        if replica is not None and "physical" not in dimensions:
+            raise InvalidInput(
+                "a replica takes the partnership to new places: the physical dimension",
+                hint="add the physical dimension to the decision, or leave the replica out",
+                field="replica",
             )
         description = inputs.text(description, field="description", required=True)
         if replica is not None:
@@ -940,6 +1065,7 @@ class Partnerships:
                 partnership_id=p.id,
                 dimensions=",".join(dimensions),
                 description=description,
+                declined=decline,
                 recorded_by=self.ctx.actor.name,
                 recorded_at=now,
             )
@@ -987,6 +1113,7 @@ class Partnerships:
                     "dimensions": list(dimensions),
                     "description": description,
                     "replica": child.slug if child else None,
+                    **({"declined": True} if decline else {}),
                 },
             )
             self.touch(s, p)

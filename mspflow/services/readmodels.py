@@ -22,7 +22,10 @@ __all__ = [
     "FiredView",
     "HistoryView",
     "ImportResult",
+    "IndicatorProgress",
     "Member",
+    "MigrateResult",
+    "MilestoneView",
     "ModuleRef",
     "MoveOption",
     "MoveResult",
@@ -169,6 +172,35 @@ class PartnerView(ReadModel):
 
 
 @dataclass(frozen=True)
+class IndicatorProgress(ReadModel):
+    """An SDG indicator a partnership tracks (task 9.1) and how far it has come."""
+
+    code: str
+    title: str
+    unit: str | None
+    baseline: float
+    target: float
+    latest: float | None
+    measured_on: date | None
+    values: int
+    #: Share of the way from baseline to target covered by the latest value
+    #: (0.0 at the baseline, 1.0 at the target; below 0 or above 1 past either).
+    progress: float | None
+
+
+@dataclass(frozen=True)
+class MilestoneView(ReadModel):
+    """A milestone (task 8.1): its deadline, when it was reached, and whether it is late."""
+
+    id: int
+    name: str
+    due: date
+    done: date | None
+    delay: str | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
 class PartnershipDetail(PartnershipView):
     """A partnership with its exit gate, its possible moves and its partners."""
 
@@ -176,6 +208,8 @@ class PartnershipDetail(PartnershipView):
     unmet_criteria: list[CriterionView] = field(default_factory=list)
     moves: list[MoveOption] = field(default_factory=list)
     partners: list[PartnerView] = field(default_factory=list)
+    indicators: list[IndicatorProgress] = field(default_factory=list)
+    milestones: list[MilestoneView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -418,3 +452,23 @@ class Exported(ReadModel):
 
 def as_list(models: Sequence[ReadModel]) -> list[dict[str, Any]]:
     return [m.to_json() for m in models]
+
+
+@dataclass(frozen=True)
+class MigrateResult(ReadModel):
+    """A partnership moved (or, in a dry run, to be moved) to another version of its
+    definition."""
+
+    id: str
+    state: str
+    from_version: str
+    to_version: str
+    dry_run: bool
+    #: False when it already ran on that exact definition (nothing to do).
+    changed: bool
+    event: int | None
+    #: Criteria of the current step that the new version judges unmet or stale and
+    #: the old one did not (or did not have).
+    unmet: list[CriterionView] = field(default_factory=list)
+    #: Open gate debt for criteria the new version no longer has ("step:criterion").
+    retired_debt: list[str] = field(default_factory=list)

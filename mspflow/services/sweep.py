@@ -347,6 +347,7 @@ class Sweeper:
                     )
         with read_session(self.engine) as s:
             dues = self._time_frame_ends(s, plans, watermark, now)
+            dues += self._late_milestones(s, plans, watermark, now)
         for chunk in _chunks(dues, self.batch):
             self._record(chunk, plans, now, report)
         for pid, candidates in reviews.items():
@@ -582,6 +583,65 @@ class Sweeper:
                         at,
                         "notified",
                         {"end_date": str(scope.end_date), "task": "12.1"},
+                        audience="secretariat",
+                    )
+                )
+        return dues
+
+    def _late_milestones(
+        self,
+        s: Session,
+        plans: Mapping[int, _Plan],
+        watermark: datetime | None,
+        now: datetime,
+    ) -> list[_Due]:
+        """Milestones past their deadline and not reached (task 8.1): one flag each, raised
+        the morning after the deadline (09:00 in the partnership's time zone); a new
+        deadline is flagged again when it passes too.
+
+        Only milestones whose deadline passed since the last sweep, or that were
+        recorded or changed since, are looked at; the claim's key makes each flag once.
+        """
+        query = select(m.Milestone).where(
+            col(m.Milestone.done_on).is_(None),
+            col(m.Milestone.due_on) <= (now + timedelta(days=1)).date(),
+        )
+        if watermark is not None:
+            query = query.where(
+                or_(
+                    col(m.Milestone.due_on) >= (watermark - timedelta(days=2)).date(),
+                    col(m.Milestone.recorded_at) >= to_db(watermark),
+                )
+            )
+        dues: list[_Due] = []
+        for row in s.exec(query.order_by(col(m.Milestone.id))):
+            plan = plans.get(row.partnership_id)
+            if plan is None:
+                continue
+            try:
+                at = at_local(
+                    row.due_on + timedelta(days=1), parse_local_time("09:00"), plan.timezone
+                )
+            except Exception as exc:  # one partnership, not the sweep
+                self._failures.append(_Failure.of(plan.id, None, "a milestone", exc))
+                continue
+            if at <= now:
+                dues.append(
+                    _Due(
+                        f"p{plan.id}:milestone-overdue:{row.id}:{row.due_on}",
+                        plan.id,
+                        None,
+                        "milestone-overdue",
+                        at,
+                        at,
+                        "notified",
+                        {
+                            "milestone": row.id,
+                            "name": row.name,
+                            "due": str(row.due_on),
+                            "delay": row.delay,
+                            "task": "8.1",
+                        },
                         audience="secretariat",
                     )
                 )
@@ -835,6 +895,29 @@ class Sweeper:
                     self._failures.append(
                         _Failure.of(pid, schedule_id, f"schedule {schedule_id} (overdue)", exc)
                     )
+            # A late milestone's flag closes once the milestone is reached.
+            flags = {
+                trigger_id: json.loads(detail).get("milestone")
+                for trigger_id, detail in s.execute(
+                    select(m.FiredTrigger.id, m.FiredTrigger.detail).where(
+                        m.FiredTrigger.purpose == "milestone-overdue",
+                        col(m.FiredTrigger.resolved_at).is_(None),
+                    )
+                )
+            }
+            reached = (
+                set(
+                    s.exec(
+                        select(m.Milestone.id).where(
+                            col(m.Milestone.id).in_(sorted({x for x in flags.values() if x})),
+                            col(m.Milestone.done_on).is_not(None),
+                        )
+                    )
+                )
+                if flags
+                else set()
+            )
+            done += [t for t, milestone in flags.items() if milestone in reached]
         if done:
             with write_session(self.engine) as s:
                 s.execute(
@@ -1153,6 +1236,17 @@ def compose(due: _Due, plan: _Plan, *, late: bool) -> tuple[str, str]:
         lines += [
             f"The {what.lower()} (task {d['task']}) fell due on {d['local']}.",
             "The partnership moved to step 9 (reviewing) for the review panel.",
+        ]
+    elif due.purpose == "milestone-overdue":
+        subject = f"{late_mark}{plan.name}: milestone {d['name']} is past its deadline"
+        lines += [
+            f"The milestone {d['name']} (task {d['task']}) was due on {d['due']} and is not "
+            "recorded as reached.",
+            f"Reason given for the delay: {d['delay']}."
+            if d.get("delay")
+            else "No reason for the delay is recorded.",
+            "Secretariat: agree with the partners how to catch up; record the milestone "
+            "as reached, or its new deadline.",
         ]
     else:  # time-frame-end
         subject = f"{late_mark}{plan.name}: the time frame ends on {d['end_date']}"

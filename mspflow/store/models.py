@@ -66,7 +66,7 @@ __all__ = [
 
 #: The schema this code reads and writes. A database at another version is
 #: refused (see :func:`mspflow.store.db.check_schema`).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -230,9 +230,10 @@ class Resource(Evidence, table=True):
     """Tasks 3.1 (mapped) and 6.2 (mobilized)."""
 
     partner_id: int = Field(foreign_key="partner.id", index=True)
-    kind: str  # in-kind | financial
+    kind: str  # a resource type (RESOURCE_TYPES); in-kind in older records
     description: str
     amount: float | None = None
+    currency: str | None = None
     committed: bool = False
     mobilized: bool = False
 
@@ -243,6 +244,15 @@ class Risk(Evidence, table=True):
     area: str
     description: str
     mitigation: str | None = None
+
+
+class RiskReward(Evidence, table=True):
+    """Task 3.2: what one partner expects to gain and to risk."""
+
+    __tablename__ = "risk_reward"
+    partner_id: int = Field(foreign_key="partner.id", index=True)
+    rewards: str
+    risks: str
 
 
 class Signature(Evidence, table=True):
@@ -315,6 +325,15 @@ class MeetingAttendance(SQLModel, table=True):
     partner_id: int = Field(foreign_key="partner.id", primary_key=True)
 
 
+class ActionPlan(Evidence, table=True):
+    """Task 7.2: a weekly, monthly or quarterly action plan."""
+
+    __tablename__ = "action_plan"
+    period: str  # weekly | monthly | quarterly
+    made_on: date
+    summary: str
+
+
 class HealthCheck(Evidence, table=True):
     """Task 7.4."""
 
@@ -337,6 +356,40 @@ class Report(Evidence, table=True):
     issued_on: date
     period: str
     link: str | None = None
+
+
+class Milestone(Evidence, table=True):
+    """Task 8.1: a milestone, its deadline, and when it was reached (or why not)."""
+
+    __table_args__ = (UniqueConstraint("partnership_id", "name"),)
+    name: str
+    due_on: date = Field(index=True)
+    component_id: int | None = Field(default=None, foreign_key="component.id")
+    done_on: date | None = None
+    delay: str | None = None
+
+
+class SdgIndicator(Evidence, table=True):
+    """Task 9.1: an SDG indicator tracked, with its baseline and target."""
+
+    __tablename__ = "sdg_indicator"
+    __table_args__ = (UniqueConstraint("partnership_id", "code"),)
+    code: str  # "6.1.1"
+    baseline: float
+    target: float
+    unit: str | None = None
+    baseline_on: date | None = None
+    target_on: date | None = None
+
+
+class IndicatorValue(Evidence, table=True):
+    """Task 9.1: one measured value of a tracked indicator."""
+
+    __tablename__ = "indicator_value"
+    indicator_id: int = Field(foreign_key="sdg_indicator.id", index=True)
+    value: float
+    measured_on: date
+    source: str | None = None
 
 
 class PanelMember(Evidence, table=True):
@@ -374,7 +427,8 @@ class ScaleUpDecision(Evidence, table=True):
 
     __tablename__ = "scale_up_decision"
     dimensions: str  # comma-separated: social, physical, political, conceptual
-    description: str
+    description: str  # how it scales up; for a decision not to, the reason
+    declined: bool = False  # the partners decided not to scale up (1319)
     replica_id: int | None = Field(default=None, foreign_key="partnership.id")
 
 

@@ -93,7 +93,10 @@ def test_a_gate_passed_with_criteria_unmet_and_a_waiver_never_recorded(
     found = [d for d in deviations(portfolio, "-p", "png") if d["seq"] == seq]
     unmet = sorted(d["message"].split("criterion ")[1].split(" ")[0] for d in found
                    if d["kind"] == "gate-unmet")  # fmt: skip
-    assert unmet == ["accountability-agreed", "agreement-signed", "governance-agreed"]
+    assert unmet == [
+        "accountability-agreed", "agreement-signed", "governance-agreed",
+        "rewards-and-risks-weighed",
+    ]  # fmt: skip
     (waiver,) = [d for d in found if d["kind"] == "waiver-unrecorded"]
     assert "risks-assessed (task 3.2) counted as waived" in waiver["message"]
     assert "step 3" in waiver["message"]

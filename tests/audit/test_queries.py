@@ -97,7 +97,7 @@ def test_history_timeline_shows_evidence_waivers_and_gate_debt(portfolio: Portfo
     assert "outcome    transfer-to-institution" in out
     png = portfolio.run("history", "png", actor="ivo").output
     assert "onboard: -> 7 Delivering on the SDGs" in png
-    assert "gate debt  26 criteria of steps 1-6 not evidenced" in png
+    assert "gate debt  27 criteria of steps 1-6 not evidenced" in png
     assert "reason: A partner withdrew" in png
     rows = json.loads(portfolio.run("history", "png", "--json").output)
     assert [r["kind"] for r in rows] == ["onboard", "revisit"]

@@ -16,6 +16,7 @@ from mspflow.definition.checks import (
     PARTNER_FIELDS,
     RECORD_FILTERS,
 )
+from mspflow.definition.kinds import DERIVED_FILTERS
 from mspflow.store import models as m
 
 #: Parameters an evaluator takes that no definition gives: ``attested`` is told
@@ -58,7 +59,7 @@ def test_each_filter_is_a_column_of_its_record(record: str) -> None:
     model = gates.MANY_TABLES[record]
     assert "partnership_id" in model.model_fields
     for name in RECORD_FILTERS[record]:
-        column = "minutes" if name == "with_minutes" else name
+        column = DERIVED_FILTERS[name][0] if name in DERIVED_FILTERS else name
         assert column in model.model_fields, (record, name)
 
 

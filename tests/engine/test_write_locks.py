@@ -237,7 +237,7 @@ def test_every_write_locks_the_row_before_the_history(
         ),
         "backfill": lambda: service.as_user(ana).partnerships.backfill(partnership=debtor),
         "scale-up": lambda: service.as_user(ana).partnerships.scale_up(
-            partnership=scaler, dimensions=["social"], description="more", replica="Copy"
+            partnership=scaler, dimensions=["physical"], description="more", replica="Copy"
         ),
     }
     for name, write in writes.items():

@@ -111,6 +111,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("schedule", {"kind": "midterm-review"}, "kind"),  # it cannot be agreed yet
     ("sdg", {"code": "6.99"}, "code"),
     ("sdg", {"code": "6.1\n"}, "code"),
+    ("indicator", {"code": "6.1", "baseline": 1, "target": 2}, "code"),  # a target, not one
+    ("indicator", {"code": "6.1.9", "baseline": 1, "target": 2}, "code"),
+    ("indicator", {"code": "6.1.1", "baseline": 5, "target": 5}, "target"),
+    ("indicator", {"code": "6.1.1", "baseline": "n/a", "target": 5}, "baseline"),
+    ("milestone", {"name": "Wells", "due": "next spring"}, "due"),
     ("meeting", {"on": "2027-01-04", "present": [NGO, ""]}, "present"),
 ]
 
@@ -151,7 +156,7 @@ def test_every_rule_is_tried() -> None:
     """The table above tries each type of field at least once (references: below)."""
     by_name = {(spec.kind, f.name): f for spec in RECORDS.values() for f in spec.fields}
     tried = {by_name[kind, field].type for kind, _, field in BAD}
-    used = {f.type for f in by_name.values()} - {"partner", "component", "objective"}
+    used = {f.type for f in by_name.values()} - {"partner", "component", "objective", "indicator"}
     assert used <= tried, used - tried
 
 
@@ -170,6 +175,34 @@ def test_an_unknown_reference_is_not_found(service: Mspflow, engine: Engine, ngo
             partnership=ngo, kind="leadership", values={"partner": "#99999999999999999999"}
         )
     assert counts(engine) == before
+
+
+def test_an_indicator_is_named_by_its_code_as_written(service: Mspflow, ngo: str) -> None:
+    record = service.evidence.record
+    with pytest.raises(NotFound, match=r"has no indicator '6\.1\.1'"):  # not tracked yet
+        record(
+            partnership=ngo,
+            kind="indicator-value",
+            values={"indicator": "6.1.1", "value": 3, "on": "2027-01-04"},
+        )
+    record(
+        partnership=ngo,
+        kind="indicator",
+        values={"code": "SDG 6-1-1", "baseline": 31, "target": 80},
+    )
+    with pytest.raises(InvalidInput, match=r"already tracks SDG indicator 6\.1\.1"):
+        record(
+            partnership=ngo, kind="indicator", values={"code": "6.1.1", "baseline": 1, "target": 2}
+        )
+    record(
+        partnership=ngo,
+        kind="indicator-value",
+        values={"indicator": "6-1-1", "value": 38, "on": "2027-01-04"},
+    )
+    [progress] = service.partnerships.show(partnership=ngo).indicators
+    assert (progress.code, progress.latest, progress.values) == ("6.1.1", 38, 1)
+    assert progress.progress == round(7 / 49, 4)
+    assert progress.title.startswith("Proportion of population using safely managed drinking")
 
 
 def test_valid_values_are_stored_as_given_or_normalised(
@@ -223,22 +256,82 @@ def test_valid_values_are_stored_as_given_or_normalised(
 @pytest.mark.parametrize(
     ("args", "field", "option"),
     [
-        (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
-          "--timezone", "Europe"], "timezone", "--timezone"),
-        (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
-          "--grace-days", "999999999999"], "grace_days", "--grace-days"),
-        (["schedule", "add", "water", "coordination-meeting", "--start", "2027-02-01",
-          "--lead-days", "3650000"], "lead_days", "--lead-days"),
-        (["schedule", "add", "water", "coordination-meeting", "--start", "0001-01-01",
-          "--timezone", "Asia/Tokyo"], "start", "--start"),
+        (
+            [
+                "schedule",
+                "add",
+                "water",
+                "coordination-meeting",
+                "--start",
+                "2027-02-01",
+                "--timezone",
+                "Europe",
+            ],
+            "timezone",
+            "--timezone",
+        ),
+        (
+            [
+                "schedule",
+                "add",
+                "water",
+                "coordination-meeting",
+                "--start",
+                "2027-02-01",
+                "--grace-days",
+                "999999999999",
+            ],
+            "grace_days",
+            "--grace-days",
+        ),
+        (
+            [
+                "schedule",
+                "add",
+                "water",
+                "coordination-meeting",
+                "--start",
+                "2027-02-01",
+                "--lead-days",
+                "3650000",
+            ],
+            "lead_days",
+            "--lead-days",
+        ),
+        (
+            [
+                "schedule",
+                "add",
+                "water",
+                "coordination-meeting",
+                "--start",
+                "0001-01-01",
+                "--timezone",
+                "Asia/Tokyo",
+            ],
+            "start",
+            "--start",
+        ),
         (["partner", "add", "water", "Evil\nName", "--sector", "ngo"], "name", None),
-        (["partner", "add", "water", "A", "--sector", "ngo", "--email", "a@b.org\r\nBcc: c@d.org"],
-         "email", "--email"),
+        (
+            [
+                "partner",
+                "add",
+                "water",
+                "A",
+                "--sector",
+                "ngo",
+                "--email",
+                "a@b.org\r\nBcc: c@d.org",
+            ],
+            "email",
+            "--email",
+        ),
         (["record", "lesson", "water", "a\x00b"], "text", None),
         (["record", "meeting", "water", "--on", "2200-01-01"], "on", "--on"),
         (["record", "profile", "water", "--challenge", "x" * 20_001], "challenge", "--challenge"),
     ],
-)  # fmt: skip
+)
 def test_the_cli_refuses_with_one_line_and_exit_7(
     run: Run, args: list[str], field: str, option: str | None
 ) -> None:

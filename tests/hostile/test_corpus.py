@@ -40,6 +40,7 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("record", "profile", P, "--challenge", "{}"),
         ("waive", P, "case-for-partnering", "--reason", "{}"),
         ("record", "objective", P, "{}"),
+        ("scale-up", P, "--decline", "--description", "{}"),
     ],
     "line": [
         ("partnership", "create", "{}"),
@@ -47,6 +48,8 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("user", "add", "{}", "--role", "partner"),
         ("member", "add", P, "pia", "--partner", "{}"),
         ("schedule", "add", P, "monitoring", "--cadence", "{}", "--start", "2027-03-04"),
+        ("partnership", "migrate", P, "--to", "{}", "--dry-run"),
+        ("record", "milestone-update", P, "{}", "--done", "2027-03-04"),
     ],
     "user": [
         ("user", "add", "{}", "--role", "partner"),
@@ -65,7 +68,10 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("partnership", "list", "--after", "{}"),
     ],
     "slug": [("partnership", "create", "Named {n}", "--id", "{}")],
-    "sdg": [("record", "sdg", P, "{}")],
+    "sdg": [
+        ("record", "sdg", P, "{}"),
+        ("record", "indicator", P, "{}", "--baseline", "1", "--target", "2"),
+    ],
     "number": [
         (
             "record",
@@ -80,11 +86,13 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
             "{}",
         ),
         ("partnership", "list", "--limit", "{}"),
+        ("record", "indicator", P, "6.1.1", "--baseline", "{}", "--target", "50"),
     ],
     "days": [(*SCHEDULE, "--start", "2027-03-04", "--grace-days", "{}")],
     "daylist": [(*SCHEDULE, "--start", "2027-03-04", "--lead-days", "{}")],
     "date": [
         ("record", "meeting", P, "--on", "{}", "--minutes", "m"),
+        ("record", "milestone", P, "Milestone {n}", "--due", "{}"),
         (*SCHEDULE, "--start", "{}", "--timezone", "Asia/Tokyo"),
     ],
     "time": [(*SCHEDULE, "--start", "2027-03-04", "--at", "{}")],

@@ -31,7 +31,8 @@ PARTNER_EMAILS = {"dara@mrd.example.org", "lina@vwn.example.org", "rith@mekongpu
 @pytest.fixture
 def water(service: Mspflow, msp: Workflow, msp_text: str) -> str:
     """A partnership in step 7 (Berlin time), with the walk's schedules: monthly
-    coordination meetings from 2027-03-04 09:00 and monthly monitoring from 2027-03-25."""
+    coordination meetings from 2027-03-04 09:00 and monthly monitoring from 2027-03-25,
+    and a midterm review on 2028-02-29."""
     slug = service.partnerships.create(
         name="Safe water",
         workflow=msp,
@@ -42,6 +43,8 @@ def water(service: Mspflow, msp: Workflow, msp_text: str) -> str:
     for step in range(1, 7):
         record_step(service, slug, step)
         service.partnerships.move(partnership=slug, kind="advance")
+    # The partners chose a midterm review (line 1197), halfway through the scope's time frame.
+    service.evidence.record(partnership=slug, kind="schedule", values={"kind": "midterm-review"})
     return slug
 
 

@@ -162,7 +162,9 @@ def test_a_scoped_secretariat_is_assigned_to_what_it_creates(
 
 
 def test_a_partner_records_only_the_kinds_partners_supply() -> None:
-    assert set(partner_kinds()) == {"meeting", "monitoring", "report"}
+    assert set(partner_kinds()) == {
+        "meeting", "monitoring", "report", "milestone", "indicator-value",
+    }  # fmt: skip
 
 
 def test_membership_changes_are_in_the_history(portfolio: Engine, clock: ManualClock) -> None:

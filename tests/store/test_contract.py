@@ -281,14 +281,14 @@ def test_roles(service: Mspflow, msp: Workflow, msp_text: str) -> None:
             )
 
 
-def test_revisits_need_a_reason_and_a_foundational_target(
+def test_revisits_need_a_reason_and_an_earlier_step_of_modules_a_and_b(
     service: Mspflow, msp: Workflow, msp_text: str
 ) -> None:
     ref = new(service, msp, msp_text, at_step="7")
     with pytest.raises(InvalidInput, match="reason is required"):
         service.partnerships.move(partnership=ref, kind="revisit", dest="2")
     with pytest.raises(InvalidInput, match="cannot revisit"):
-        service.partnerships.move(partnership=ref, kind="revisit", dest="6", reason="x")
+        service.partnerships.move(partnership=ref, kind="revisit", dest="8", reason="x")
     service.partnerships.move(
         partnership=ref, kind="revisit", dest="5", reason="roles changed (7.2)"
     )
@@ -365,7 +365,7 @@ def test_scale_up_replica_inherits_lessons(
     with pytest.raises(InvalidInput, match="possible steps"):
         service.partnerships.scale_up(
             partnership=ref,
-            dimensions=["social"],
+            dimensions=["physical"],
             description="x",
             replica="Bad",
             start_step="7",
