@@ -1,8 +1,9 @@
 """The configuration file of a deployment: ``$MSPFLOW_CONFIG``, else ``config.toml``
 in the user's configuration folder. Environment variables win over it.
 
-Two tables are read: ``[smtp]`` (email delivery, :mod:`mspflow.scheduler.notify`)
-and ``[access]`` (``secretariat_scope``, :mod:`mspflow.services.policy`).
+Three tables are read: ``[smtp]`` (email delivery, :mod:`mspflow.scheduler.notify`),
+``[access]`` (``secretariat_scope``, :mod:`mspflow.services.policy`) and ``[iati]``
+(the reporting organisation of IATI exports, :mod:`mspflow.services.exports`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ TABLES: Mapping[str, Mapping[str, type | tuple[type, ...]]] = {
         "timeout": (int, float),
     },
     "access": {"secretariat_scope": str},
+    "iati": {
+        "reporting_org_ref": str,
+        "reporting_org_name": str,
+        "reporting_org_type": str,
+        "default_currency": str,
+    },
 }
 
 

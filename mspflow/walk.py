@@ -72,6 +72,7 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
                     "contact": "Chan Dara",
                     "email": "dara@mrd.example.org",
                     "can_decide": True,
+                    "role": "funding",
                 },
             ),
             (
@@ -82,6 +83,7 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
                     "contact": "Sok Lina",
                     "email": "lina@vwn.example.org",
                     "can_decide": True,
+                    "role": "implementing",
                 },
             ),
             (
@@ -92,6 +94,7 @@ WALK: Mapping[int, Mapping[str, Piece]] = {
                     "contact": "Vann Rith",
                     "email": "rith@mekongpumps.example.com",
                     "can_decide": True,
+                    "role": "implementing",
                 },
             ),
         ],

@@ -161,6 +161,10 @@ def test_walk_reaches_moving_on_with_one_event_per_move(walk: tuple[Db, dict[int
 CRITERIA = [(step, c) for step, pieces in WALK.items() for c in pieces]
 
 
+# On SQLite only: which criterion a missing record leaves unmet is the gates' logic, the
+# same on both backends; PostgreSQL walks every gate above and refuses unmet ones in the
+# store contract tests. (Both backends here took 100 s of the suite.)
+@pytest.mark.parametrize("walk", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("step", "criterion"), CRITERIA, ids=[f"{s}-{c}" for s, c in CRITERIA])
 def test_leaving_out_one_piece_fails_that_criterion(
     walk: tuple[Db, dict[int, Db]], step: int, criterion: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from mspflow.cli import audit, demo, evidence, partnerships, schedules, setup, workflow
+from mspflow.cli import audit, demo, evidence, exports, partnerships, schedules, setup, workflow
 from mspflow.cli.base import EPILOG, App, Root
 
 __all__ = ["main"]
@@ -37,5 +37,5 @@ def main(ctx: click.Context, db: str | None, actor: str | None, now: str | None)
     ctx.call_on_close(app.close)
 
 
-for _module in (workflow, setup, partnerships, evidence, schedules, audit, demo):
+for _module in (workflow, setup, partnerships, evidence, schedules, audit, exports, demo):
     _module.register(main)

@@ -160,9 +160,12 @@ def _story(say: Say, engine: Engine, path: Path, exports: Path) -> None:
         replica="Safe water for Pursat",
         start_step="4",
     )
+    pursat = "safe-water-for-pursat"
+    record_piece(app, pursat, WALK[1]["challenge-framed"])
+    record_piece(app, pursat, WALK[1]["partner-identified"])
     say(
-        f"[{water}] scale-up decided (physical, political); replica 'safe-water-for-pursat' "
-        "created at step 4 with the lessons learned"
+        f"[{water}] scale-up decided (physical, political); replica '{pursat}' created at "
+        "step 4 with the lessons learned, and its partners recorded"
     )
     later(30)
     ps.advance(partnership=water)
@@ -182,6 +185,17 @@ def _story(say: Say, engine: Engine, path: Path, exports: Path) -> None:
     ).id
     debt = len(ps.gate_debt(partnership=png))
     say(f"[{png}] onboarded at step 7; {debt} criteria of steps 1-6 kept as gate debt")
+    app.evidence.record(
+        partnership=png,
+        kind="profile",
+        values={"challenge": "Provincial administrations lack planning and budgeting staff"},
+    )
+    app.evidence.record(
+        partnership=png,
+        kind="partner",
+        values={"name": "Provincial Administration", "sector": "government",
+                "contact": "Kila Moresi", "can_decide": True, "role": "accountable"},
+    )  # fmt: skip
     later(7)
     ps.revisit(
         partnership=png, step="3", reason="A partner withdrew; the agreement must be renegotiated"
@@ -270,6 +284,11 @@ def _simulated_year(say: Say, app: Mspflow, clock: ManualClock, engine: Engine) 
     ).id
     record_piece(app, forum, WALK[1]["partner-identified"])
     record_piece(app, forum, WALK[9]["panel-complete"])  # task 9.1
+    app.evidence.record(
+        partnership=forum,
+        kind="profile",
+        values={"challenge": "Upstream and downstream users share no data on the river"},
+    )
     record = app.evidence.record
     record(  # task 9.1: the indicator the reviews measure impact by
         partnership=forum,

@@ -177,6 +177,11 @@ def partner_list(app: App, partnership: str, as_json: bool) -> None:
 @click.option("--can-decide/--cannot-decide", default=None)
 @click.option("--objectives", help="The partner's own objectives (task 2.2).")
 @click.option("--accountable-to", help="To whom the partner is accountable (task 3.5).")
+@click.option(
+    "--role",
+    type=click.Choice(["funding", "accountable", "extending", "implementing"]),
+    help="Its role, as IATI's participating organisations name it.",
+)
 @click.option("--active/--inactive", default=None, help="Inactive partners leave the gates.")
 @pass_app
 def partner_update(app: App, /, partnership: str, partner: str, **values: Any) -> None:

@@ -242,6 +242,53 @@ def calendar_export(app: App, partnership: str | None, output: str) -> None:
     click.echo(f"wrote {events} event(s) to {output}", err=output == "-")
 
 
+@click.group(cls=Group)
+def channel() -> None:
+    """Chat and webhook destinations of notifications (Apprise URLs)."""
+
+
+@channel.command("add")
+@click.argument("url")
+@click.option("--label", required=True, help="A name for the destination (unique).")
+@click.option("-p", "--partnership", metavar="P", help="Only P's notifications (else all).")
+@json_option
+@pass_app
+def channel_add(app: App, url: str, label: str, partnership: str | None, as_json: bool) -> None:
+    """Send notifications to URL too: json://host/path (a webhook), Teams workflows,
+    slack://..., matrix://... (any service Apprise knows)."""
+    done = app.mspflow.channels.add(url=url, label=label, partnership=partnership)
+    whose = f"partnership {done.partnership}" if done.partnership else "the portfolio"
+    emit(done, as_json, f"channel {done.label} added ({done.service}, {whose})")
+
+
+@channel.command("list")
+@click.option("-p", "--partnership", metavar="P", help="Only P's destinations.")
+@json_option
+@pass_app
+def channel_list(app: App, partnership: str | None, as_json: bool) -> None:
+    """The destinations (their service and host; a URL's token is never shown)."""
+    rows = app.mspflow.channels.list(partnership=partnership)
+    emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"#{r.id} {r.label}: {r.service} ({r.partnership or 'portfolio'})" for r in rows
+            )
+            or "no channels"
+        ),
+    )
+
+
+@channel.command("test")
+@click.argument("channel_name", metavar="CHANNEL")
+@pass_app
+def channel_test(app: App, channel_name: str) -> None:
+    """Post a test message to CHANNEL (label or id) now; exit 10 if it is not taken."""
+    done = app.mspflow.channels.test(channel=channel_name)
+    click.echo(f"channel {done.label}: test message delivered")
+
+
 def register(main: click.Group) -> None:
-    for command in (schedule, remind, scheduler, calendar):
+    for command in (schedule, remind, scheduler, calendar, channel):
         main.add_command(command)

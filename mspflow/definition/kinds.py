@@ -34,6 +34,7 @@ __all__ = [
     "FIELD_TYPES",
     "KINDS",
     "LINK_MAX",
+    "PARTNER_ROLES",
     "RECORD_KEY",
     "RESOURCE_TYPES",
     "RISK_AREAS",
@@ -71,6 +72,9 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "physical", "in-kind",
 )  # fmt: skip
 _RESOURCE_HELP = "financial, technological, managerial, institutional, human, knowledge, physical"
+
+#: A partner's role in the partnership as IATI's participating organisations name it.
+PARTNER_ROLES: tuple[str, ...] = ("funding", "accountable", "extending", "implementing")
 
 #: Task 11.1: the dimensions along which an MSP may go to scale.
 SCALE_UP_DIMENSIONS: tuple[str, ...] = ("social", "physical", "political", "conceptual")
@@ -253,6 +257,13 @@ _DECLARED = (
             F("can_decide", "bool", help="the contact can commit the organization"),
             F("objectives"),
             F("accountable_to"),
+            F(
+                "role",
+                "choice",
+                choices=PARTNER_ROLES,
+                help="funding, accountable, extending "
+                "or implementing (IATI's participating-organisation roles)",
+            ),
         ),
         gate="partner",
         checks=(*_AT_LEAST, "each_partner_fields"),

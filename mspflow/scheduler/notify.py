@@ -46,15 +46,18 @@ from mspflow.errors import InvalidInput
 
 __all__ = [
     "Channel",
+    "ChatChannel",
     "EmailChannel",
     "Guard",
     "Outgoing",
     "Permanent",
     "SmtpConfig",
     "TerminalChannel",
+    "apprise_url_error",
     "header_safe",
     "load_smtp_config",
     "message_id",
+    "post",
 ]
 
 
@@ -147,6 +150,61 @@ class TerminalChannel:
 
 def _stdout(line: str) -> None:
     sys.stdout.write(line + "\n")
+
+
+# --------------------------------------------------------------------------- chat
+
+
+class ChatChannel:
+    """Posts notifications to chat and webhook services through Apprise (Microsoft
+    Teams workflows, Slack, Matrix, a JSON webhook ...): Apprise knows each service's
+    API, so a destination is one URL (``json://host/path``, ``slack://...``).
+
+    A notification's recipient is the id of a configured destination; ``urls``
+    gives its URL (None when it was removed meanwhile: a permanent failure). The
+    title is the email's subject and the text its body.
+    """
+
+    name = "chat"
+
+    def __init__(self, urls: Callable[[str], str | None]) -> None:
+        self.urls = urls
+
+    def send(self, batch: Sequence[Outgoing], guard: Guard | None = None) -> dict[int, str | None]:
+        guard = guard if guard is not None else _Unguarded()
+        results: dict[int, str | None] = {}
+        for n in batch:
+            url = self.urls(n.recipient)
+            if url is None:
+                results[n.id] = Permanent(f"chat destination {n.recipient} no longer exists")
+                guard.done({n.id: results[n.id]})
+                continue
+            if not guard.begin([n]):  # another sender holds it now
+                continue
+            results[n.id] = post(url, header_safe(n.subject), n.body)
+            guard.done({n.id: results[n.id]})
+        return results
+
+
+def apprise_url_error(url: str) -> str | None:
+    """Why ``url`` is no destination Apprise can post to (None: it is one)."""
+    import apprise
+
+    if apprise.Apprise.instantiate(url) is None:
+        return "not a URL of a service Apprise knows (json://, slack://, matrix:// ...)"
+    return None
+
+
+def post(url: str, title: str, body: str) -> str | None:
+    """Post one message; None when the service took it, else why not."""
+    import apprise
+
+    sender = apprise.Apprise()
+    if not sender.add(url):
+        return Permanent("not a URL of a service Apprise knows")
+    if sender.notify(title=title, body=body):
+        return None
+    return "the chat service refused the message or could not be reached"
 
 
 # --------------------------------------------------------------------------- SMTP

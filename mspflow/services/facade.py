@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from mspflow.services.audit import Audit
+    from mspflow.services.channels import Channels
     from mspflow.services.evidence import Evidence
+    from mspflow.services.exports import Exports
     from mspflow.services.members import Members
     from mspflow.services.partnerships import Partnerships
     from mspflow.services.scheduler import Scheduler
@@ -93,6 +95,18 @@ class Mspflow:
         from mspflow.services.versions import Versions
 
         return Versions(self.ctx, self.partnerships)
+
+    @cached_property
+    def channels(self) -> Channels:
+        from mspflow.services.channels import Channels
+
+        return Channels(self.ctx)
+
+    @cached_property
+    def exports(self) -> Exports:
+        from mspflow.services.exports import Exports
+
+        return Exports(self.ctx)
 
     @cached_property
     def scheduler(self) -> Scheduler:

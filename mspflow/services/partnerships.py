@@ -305,7 +305,7 @@ class Partnerships:
         return [
             PartnerView(
                 x.id or 0, x.name, x.sector, x.contact_name, x.contact_email, x.can_decide,
-                x.active,
+                x.active, x.role,
             )
             for x in session.exec(
                 select(m.Partner)

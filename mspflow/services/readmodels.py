@@ -169,6 +169,7 @@ class PartnerView(ReadModel):
     email: str | None
     can_decide: bool
     active: bool
+    role: str | None = None
 
 
 @dataclass(frozen=True)

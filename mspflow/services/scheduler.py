@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mspflow.services.context import Context
     from mspflow.services.sweep import Sweeper, SweepReport
 
-__all__ = ["Scheduler", "check_report"]
+__all__ = ["Scheduler", "chat_urls", "check_report"]
 
 Say = Callable[[str], None]
 
@@ -52,13 +52,20 @@ class Scheduler:
         self.ctx = ctx
 
     def channels(self, say: Say | None = None) -> list[Channel]:
-        """The terminal (``say``), and email when SMTP is configured."""
-        from mspflow.scheduler.notify import EmailChannel, TerminalChannel, load_smtp_config
+        """The terminal (``say``), email when SMTP is configured, and the chat
+        destinations configured in the database."""
+        from mspflow.scheduler.notify import (
+            ChatChannel,
+            EmailChannel,
+            TerminalChannel,
+            load_smtp_config,
+        )
 
         channels: list[Channel] = [TerminalChannel(say)]
         config = load_smtp_config()
         if config is not None:
             channels.append(EmailChannel(config))
+        channels.append(ChatChannel(chat_urls(self.ctx.engine)))
         return channels
 
     def sweeper(
@@ -154,3 +161,19 @@ class Scheduler:
         note(f"scheduler {sweeper.name}: sweeping every {interval} s")
         daemon.start()
         return done["sweeps"]
+
+
+def chat_urls(engine: Any) -> Callable[[str], str | None]:
+    """The URL of a chat destination by its id (as a notification's recipient names
+    it), read when the message is sent: a destination removed meanwhile is None."""
+    from mspflow.store import models as m
+    from mspflow.store import read_session
+
+    def url(recipient: str) -> str | None:
+        if not recipient.isdigit():
+            return None
+        with read_session(engine) as s:
+            row = s.get(m.ChatChannel, int(recipient))
+            return row.url if row is not None and row.active else None
+
+    return url

@@ -838,6 +838,11 @@ class Sweeper:
         targets: list[tuple[str, str, str | None]] = [("terminal", "terminal", None)]
         if "email" in self.channels:
             targets += [("email", address, name) for address, name in people]
+        if "chat" in self.channels:
+            targets += [
+                ("chat", str(cid), label)
+                for cid, label in recipients.chats(due.partnership_id, due.audience)
+            ]
         for channel, address, name in targets:
             rows.append(
                 {
@@ -1163,6 +1168,23 @@ class _Recipients:
                 )
             ):
                 self.partners[pid].append((email, contact or name))
+        #: Chat destinations: the portfolio's (None) hear everything, a partnership's
+        #: what its partners hear.
+        self.chat: dict[int | None, list[tuple[int, str]]] = defaultdict(list)
+        wanted = set(ids)
+        for cid, pid, label in s.execute(  # a handful of rows: read them all
+            select(m.ChatChannel.id, m.ChatChannel.partnership_id, m.ChatChannel.label)
+            .where(col(m.ChatChannel.active).is_(True))
+            .order_by(col(m.ChatChannel.id))
+        ):
+            if pid is None or pid in wanted:
+                self.chat[pid].append((cid, label))
+
+    def chats(self, partnership_id: int, audience: str) -> list[tuple[int, str]]:
+        found = list(self.chat.get(None, []))
+        if audience == "all":
+            found += self.chat.get(partnership_id, [])
+        return found
 
     def for_(self, partnership_id: int, audience: str) -> list[tuple[str, str | None]]:
         people = list(self.secretariat)

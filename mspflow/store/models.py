@@ -66,7 +66,7 @@ __all__ = [
 
 #: The schema this code reads and writes. A database at another version is
 #: refused (see :func:`mspflow.store.db.check_schema`).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -210,6 +210,7 @@ class Partner(Evidence, table=True):
     objectives: str | None = None
     accountable_to: str | None = None
     active: bool = True
+    role: str | None = None  # funding | accountable | extending | implementing (IATI)
 
 
 class SdgTarget(Evidence, table=True):
@@ -521,6 +522,21 @@ class Notification(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime
     sent_at: datetime | None = None
+
+
+class ChatChannel(SQLModel, table=True):
+    """A chat or webhook destination for notifications (an Apprise URL): of one
+    partnership, or of the whole portfolio (``partnership_id`` None)."""
+
+    __tablename__ = "chat_channel"
+    __table_args__ = (UniqueConstraint("label"),)
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: int | None = Field(default=None, foreign_key="partnership.id", index=True)
+    label: str
+    url: str = Field(sa_column=Column(Text, nullable=False))  # may hold a token: never shown
+    active: bool = True
+    added_by: str
+    added_at: datetime
 
 
 class SweepState(SQLModel, table=True):

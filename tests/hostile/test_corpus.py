@@ -50,6 +50,9 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("schedule", "add", P, "monitoring", "--cadence", "{}", "--start", "2027-03-04"),
         ("partnership", "migrate", P, "--to", "{}", "--dry-run"),
         ("record", "milestone-update", P, "{}", "--done", "2027-03-04"),
+        ("channel", "add", "json://127.0.0.1:9/hook", "--label", "{}"),
+        ("channel", "add", "{}", "--label", "hook-{n}"),
+        ("channel", "test", "{}"),
     ],
     "user": [
         ("user", "add", "{}", "--role", "partner"),
@@ -66,6 +69,7 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("history", "{}"),
         ("member", "list", "{}"),
         ("partnership", "list", "--after", "{}"),
+        ("export", "iati", "{}", "-o", "-"),
     ],
     "slug": [("partnership", "create", "Named {n}", "--id", "{}")],
     "sdg": [
@@ -101,8 +105,10 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         (*SCHEDULE, "--start", "2027-03-04", "--timezone", "{}"),
     ],
     "db": [("--db", "{}", "partnership", "list"), ("--db", "{}", "audit", "verify")],
+    "outdir": [("export", "sdg-progress", "-o", "{}")],
     "output": [
         ("audit", "export", "--format", "csv", "-o", "{}"),
+        ("export", "iati", "-o", "{}"),
         ("calendar", "export", "-o", "{}"),
     ],
     "import-yaml": [("import", P, "{file}.yaml")],
@@ -160,6 +166,8 @@ def portfolio(
             "MSPFLOW_ACTOR": "ana",
             "MSPFLOW_NOW": "2027-01-04T09:00:00Z",
             "MSPFLOW_CONFIG": str(folder / "no-config.toml"),
+            "MSPFLOW_IATI_REPORTING_ORG_REF": "XM-DAC-41114",
+            "MSPFLOW_IATI_REPORTING_ORG_NAME": "Secretariat",
         }
         for args in (
             ["init", "--admin", "ana", "--email", "ana@example.org"],

@@ -11,7 +11,8 @@ spreadsheets write, not an attack.
 Kinds of input: ``text`` (free text), ``line`` (a name or title), ``user`` (a user name), ``email``,
 ``ref`` (a partnership reference), ``slug``, ``sdg``, ``number``, ``days``
 (a day count), ``daylist``, ``date``, ``time``, ``zone``, ``db`` (a database
-URL or path), ``output`` (a file to write), ``import-yaml``, ``import-csv``,
+URL or path), ``output`` (a file to write), ``outdir`` (a folder to write files into),
+``import-yaml``, ``import-csv``,
 ``definition`` (a workflow definition file).
 """
 
