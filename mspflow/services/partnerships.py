@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, false, func, or_
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -350,6 +350,20 @@ class Partnerships:
             if after is not None:
                 start = find(s, after)
                 query = query.where(col(m.Partnership.id) > start.id)
+            if step is not None:  # the step's state under each definition in use
+                pairs = []
+                for content_hash in s.exec(select(m.Partnership.workflow_hash).distinct()):
+                    here = definition_by_hash(s, content_hash).find_step(step)
+                    if here is not None:
+                        pairs.append(
+                            and_(
+                                col(m.Partnership.workflow_hash) == content_hash,
+                                col(m.Partnership.state) == here.id,
+                            )
+                        )
+                query = query.where(or_(*pairs) if pairs else false())
+            if limit is not None:
+                query = query.limit(limit)
             rows = list(s.exec(query))
             debts = dict(
                 s.exec(
@@ -360,19 +374,19 @@ class Partnerships:
             )
             slugs = {p.id: p.slug for p in rows}
             out: builtins.list[PartnershipView] = []
+            missing = {p.parent_id for p in rows if p.parent_id is not None} - set(slugs)
+            if missing:  # parents outside this page: one query for all of them
+                slugs.update(
+                    s.exec(
+                        select(m.Partnership.id, m.Partnership.slug).where(
+                            col(m.Partnership.id).in_(sorted(missing))
+                        )
+                    ).all()
+                )
             for p in rows:
                 wf = definition_for(s, p)
-                if step is not None:
-                    here = wf.find_step(p.state)
-                    if here is None or step not in (str(here.number), here.id):
-                        continue
                 parent = slugs.get(p.parent_id) if p.parent_id is not None else None
-                if parent is None and p.parent_id is not None:
-                    other = s.get(m.Partnership, p.parent_id)
-                    parent = other.slug if other else None
                 out.append(self._view(s, p, wf, int(debts.get(p.id, 0)), parent, detail=False))
-                if limit is not None and len(out) >= limit:
-                    break
             return out
 
     def history(self, *, partnership: str, session: Session | None = None) -> HistoryView:
