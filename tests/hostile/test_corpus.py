@@ -49,6 +49,7 @@ SURFACES: dict[str, list[tuple[str, ...]]] = {
         ("member", "add", P, "pia", "--partner", "{}"),
         ("schedule", "add", P, "monitoring", "--cadence", "{}", "--start", "2027-03-04"),
         ("partnership", "migrate", P, "--to", "{}", "--dry-run"),
+        ("partnership", "migrate", "--all", "--to", "2018.2", "--workflow", "{}", "--dry-run"),
         ("record", "milestone-update", P, "{}", "--done", "2027-03-04"),
         ("channel", "add", "json://127.0.0.1:9/hook", "--label", "{}"),
         ("channel", "add", "{}", "--label", "hook-{n}"),
