@@ -161,20 +161,22 @@ class ChatChannel:
     API, so a destination is one URL (``json://host/path``, ``slack://...``).
 
     A notification's recipient is the id of a configured destination; ``urls``
-    gives its URL (None when it was removed meanwhile: a permanent failure). The
-    title is the email's subject and the text its body.
+    gives the URLs of a batch's recipients at once (one missing was removed
+    meanwhile: a permanent failure). The title is the email's subject and the text
+    its body.
     """
 
     name = "chat"
 
-    def __init__(self, urls: Callable[[str], str | None]) -> None:
+    def __init__(self, urls: Callable[[Sequence[str]], Mapping[str, str]]) -> None:
         self.urls = urls
 
     def send(self, batch: Sequence[Outgoing], guard: Guard | None = None) -> dict[int, str | None]:
         guard = guard if guard is not None else _Unguarded()
         results: dict[int, str | None] = {}
+        urls = self.urls(sorted({n.recipient for n in batch}))
         for n in batch:
-            url = self.urls(n.recipient)
+            url = urls.get(n.recipient)
             if url is None:
                 results[n.id] = Permanent(f"chat destination {n.recipient} no longer exists")
                 guard.done({n.id: results[n.id]})

@@ -163,17 +163,24 @@ class Scheduler:
         return done["sweeps"]
 
 
-def chat_urls(engine: Any) -> Callable[[str], str | None]:
-    """The URL of a chat destination by its id (as a notification's recipient names
-    it), read when the message is sent: a destination removed meanwhile is None."""
+def chat_urls(engine: Any) -> Callable[[Sequence[str]], dict[str, str]]:
+    """The URLs of active chat destinations by id (as notifications' recipients name
+    them), read in one query when a batch is sent: one removed meanwhile is absent."""
+    from sqlmodel import col, select
+
     from mspflow.store import models as m
     from mspflow.store import read_session
 
-    def url(recipient: str) -> str | None:
-        if not recipient.isdigit():
-            return None
+    def urls(recipients: Sequence[str]) -> dict[str, str]:
+        ids = [int(r) for r in recipients if r.isdigit() and int(r) <= inputs.INT_MAX]
+        if not ids:
+            return {}
         with read_session(engine) as s:
-            row = s.get(m.ChatChannel, int(recipient))
-            return row.url if row is not None and row.active else None
+            rows = s.exec(
+                select(m.ChatChannel.id, m.ChatChannel.url).where(
+                    col(m.ChatChannel.id).in_(ids), col(m.ChatChannel.active).is_(True)
+                )
+            )
+            return {str(cid): url for cid, url in rows}
 
-    return url
+    return urls
