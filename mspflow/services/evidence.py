@@ -1078,21 +1078,7 @@ class Evidence:
                     hint="give the date it was reached, the reason for a delay or a new deadline",
                     field="done",
                 )
-            for key, raw in given.items():
-                f = allowed.get(key)
-                if f is None:
-                    raise InvalidInput(f"milestone: cannot update {shown(key)}", field=key)
-                if _absent(raw) and f.required:
-                    raise InvalidInput(f"milestone: {f.name} cannot be empty", field=key)
-                try:
-                    value = batch._convert(f, raw) if not _absent(raw) else None
-                except MspflowError as exc:
-                    raise _named(exc, "milestone", key) from None
-                setattr(row, f.attr, value)
-            row.recorded_by, row.recorded_at = self.ctx.actor.name, self.ctx.now()
-            s.add(row)
-            self.partnerships.touch(s, p)
-            return RecordResult(p.slug, "milestone", row.id)
+            return self._update(s, p, batch, "milestone", row, allowed, given)
 
     def update_partner(
         self,
@@ -1116,23 +1102,37 @@ class Evidence:
             found = batch._target("partner", inputs.line(partner, field="partner"), "partner")
             row = s.get(m.Partner, found.id)
             assert row is not None
-            for name, raw in values.items():
-                if raw is None:
-                    continue
-                f = allowed.get(name)
-                if f is None:
-                    raise InvalidInput(f"partner: cannot update {shown(name)}", field=name)
-                if _absent(raw) and f.required:
-                    raise InvalidInput(f"partner: {f.name} cannot be empty", field=name)
-                try:
-                    value = batch._convert(f, raw) if not _absent(raw) else None
-                except MspflowError as exc:
-                    raise _named(exc, "partner", name) from None
-                setattr(row, f.attr, value)
-            row.recorded_by, row.recorded_at = self.ctx.actor.name, self.ctx.now()
-            s.add(row)
-            self.partnerships.touch(s, p)
-            return RecordResult(p.slug, "partner", row.id)
+            return self._update(s, p, batch, "partner", row, allowed, values)
+
+    def _update(
+        self,
+        s: Session,
+        p: m.Partnership,
+        batch: _Batch,
+        kind: str,
+        row: Any,
+        allowed: Mapping[str, FieldSpec],
+        values: Mapping[str, Any],
+    ) -> RecordResult:
+        """Set the ``values`` given (None: not given) on a stored ``row`` of ``kind``,
+        each checked by its field's rule; an empty value clears an optional field."""
+        for name, raw in values.items():
+            if raw is None:
+                continue
+            f = allowed.get(name)
+            if f is None:
+                raise InvalidInput(f"{kind}: cannot update {shown(name)}", field=name)
+            if _absent(raw) and f.required:
+                raise InvalidInput(f"{kind}: {f.name} cannot be empty", field=name)
+            try:
+                value = batch._convert(f, raw) if not _absent(raw) else None
+            except MspflowError as exc:
+                raise _named(exc, kind, name) from None
+            setattr(row, f.attr, value)
+        row.recorded_by, row.recorded_at = self.ctx.actor.name, self.ctx.now()
+        s.add(row)
+        self.partnerships.touch(s, p)
+        return RecordResult(p.slug, kind, row.id)
 
     def mobilize(
         self, *, partnership: str, resource: int, session: Session | None = None
